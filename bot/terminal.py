@@ -1,0 +1,88 @@
+"""Render triage answers, lookups and eval reports for a terminal, with rich."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from kb import Match, Report, Triage
+
+_STYLE = {"high": "bold green", "medium": "yellow", "low": "dim"}
+
+
+def _actions(match: Match) -> RenderableType:
+    numbered = "\n".join(f"{n}. {a}" for n, a in enumerate(match.actions, start=1))
+    return Markdown(numbered)
+
+
+def triage_view(result: Triage) -> RenderableType:
+    parts: list[RenderableType] = []
+    if result.signature:
+        parts.append(Text.assemble(("Root cause: ", "bold"), result.signature[:300]))
+    for note in result.notes:
+        parts.append(Text(f"Note: {note}", style="italic yellow"))
+    if result.verdict == "match":
+        best = result.matches[0]
+        parts.append(
+            Text.assemble(
+                ("Runbook: ", "bold"),
+                best.title,
+                "  ",
+                (f"{best.confidence} ({best.score:.2f})", _STYLE[best.confidence]),
+            )
+        )
+        for line in best.evidence:
+            parts.append(Text(f"  > {line}", style="cyan"))
+        parts.append(_actions(best))
+        others, title = result.matches[1:], "Other candidates"
+    else:
+        parts.append(Text("No runbook entry matches this.", style="bold red"))
+        others, title = result.matches[:3], "Maybe"
+    if others:
+        table = Table(title=title, show_header=False, box=None)
+        for m in others:
+            table.add_row(f"{m.score:.2f}", Text(m.confidence, _STYLE[m.confidence]), m.title)
+        parts.append(table)
+    heading = "match" if result.verdict == "match" else "no match"
+    return Panel(Group(*parts), title=f"triage: {heading}", title_align="left")
+
+
+def search_view(query: str, matches: list[Match]) -> RenderableType:
+    if not matches:
+        return Text(f"No runbook entry mentions {query!r}.", style="yellow")
+    parts: list[RenderableType] = []
+    for m in matches:
+        parts.append(Text.assemble((m.title, "bold"), f"  [{m.entry_id}]  {m.score:.2f}"))
+        parts.append(_actions(m))
+    return Group(*parts)
+
+
+def report_view(report: Report, heading: str) -> RenderableType:
+    metrics = report.metrics()
+    summary = Table(title=heading, show_header=True)
+    for key in metrics:
+        summary.add_column(key, justify="right")
+    summary.add_row(
+        *(f"{v:.1%}" if isinstance(v, float) and k != "mrr" else str(v) for k, v in metrics.items())
+    )
+    per_entry = Table(title="per entry", show_header=True)
+    per_entry.add_column("entry")
+    per_entry.add_column("cases", justify="right")
+    per_entry.add_column("top-1", justify="right")
+    per_entry.add_column("top-3", justify="right")
+    for entry_id, row in report.per_entry().items():
+        style = "" if row["top1"] == row["cases"] else "yellow"
+        per_entry.add_row(
+            entry_id, str(row["cases"]), str(row["top1"]), str(row["top3"]), style=style
+        )
+    failures = Table(title="misses", show_header=True)
+    failures.add_column("case")
+    failures.add_column("expected")
+    failures.add_column("got")
+    for o in report.failures():
+        got = o.ranked[0] if o.verdict == "match" and o.ranked else "(no_match)"
+        failures.add_row(o.case.id, o.case.expected or "(no_match)", f"{got} {o.top_score:.2f}")
+    return Group(summary, per_entry, failures if report.failures() else Text("no misses"))

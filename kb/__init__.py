@@ -1,0 +1,68 @@
+"""Runbook knowledge base: parse runbooks, read logs, triage pastes, search entries.
+
+Three verbs over frozen values: `parse` (runbook -> entries), `load` (config -> a
+`Triager` over a cached hybrid index), and the triager's `triage` / `search`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kb.config import KBConfig
+from kb.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
+from kb.errors import InputError, KBError, ModelNotFoundError, Problem, RunbookError
+from kb.evaluate import Case, Report, evaluate, load_cases
+from kb.hints import load_hints
+from kb.index import Example, Index, build
+from kb.logtext import normalise
+from kb.runbook import DEFAULT_RUNBOOK, Entry, check, parse, slugify
+from kb.triage import Match, Triage, Triager
+
+BACKGROUND_LOG = Path(__file__).parent / "data" / "healthy.log"
+
+
+def load(
+    config: KBConfig,
+    embedder: Embedder | None = None,
+    examples: tuple[Example, ...] = (),
+) -> Triager:
+    """Parse the configured runbooks and return a triager over their (cached) index."""
+    entries = parse(config.runbooks)
+    background = [line.text for line in normalise(BACKGROUND_LOG.read_text()).lines]
+    index = build(
+        entries,
+        embedder or SentenceTransformerEmbedder(config.model_path, config.model_setting),
+        hints=load_hints(config.hints),
+        examples=examples,
+        cache_dir=config.cache_dir,
+        background=background,
+    )
+    return Triager(index, max_input_bytes=config.max_input_bytes, top=config.top)
+
+
+__all__ = [
+    "DEFAULT_RUNBOOK",
+    "Case",
+    "Embedder",
+    "Entry",
+    "Example",
+    "HashEmbedder",
+    "Index",
+    "InputError",
+    "KBConfig",
+    "KBError",
+    "Match",
+    "ModelNotFoundError",
+    "Problem",
+    "Report",
+    "RunbookError",
+    "SentenceTransformerEmbedder",
+    "Triage",
+    "Triager",
+    "check",
+    "evaluate",
+    "load",
+    "load_cases",
+    "parse",
+    "slugify",
+]

@@ -1,0 +1,224 @@
+"""Read clean log lines for what failed first.
+
+Python tracebacks put the exception last; torch_npu and CANN put `... error code is N`
+first, then ERRxxxxx / EZ9999-style lines and a CANN `TraceBack`; vLLM wraps the cause in
+`EngineDeadError`, `Engine core initialization failed. See root cause above` or
+`Worker failed with error '<X>'`. The reader gives each line a role, picks the first line
+that is a cause rather than a wrapper, and derives facts the text alone does not say
+(`@first-request-crash`, `@capture-in-progress`, ...).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kb.logtext import LogLine
+
+
+class Role(enum.IntEnum):
+    """How much a line says about the failure, from most to least."""
+
+    CAUSE = 6  # an exception, an error code
+    WEAK = 5  # an ERROR line, a generic CANN header, an exception logged as a warning
+    FRAME = 4  # a traceback frame
+    INPUT = 3  # what the user ran or got back: a command, flags, config, a JSON reply
+    WRAPPER = 2  # says something failed elsewhere
+    CONTEXT = 1  # startup INFO lines, prose
+    BENIGN = 0  # known noise that looks alarming
+
+
+_EXCEPTION = re.compile(
+    r"^\s*(?P<name>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Failure|Interrupt|Fault))"
+    r"(?::\s*(?P<msg>.*))?$"
+)
+_PYDANTIC_VALUE = re.compile(r"^\s*Value error, ")
+_ERROR_CODE = re.compile(
+    r"error code (?:is )?:?\s*(?P<code>\d{6})\b|runtime result = \d+|retCode=0x|error code is \d+"
+)
+_CANN = re.compile(r"\b(?P<code>E[A-Z][0-9A-Z]\d{3})\b")
+_CANN_GENERIC = re.compile(r"^\s*(?:E[A-Z]9999|ERR\d{5}|\[Error\]:|\[ERROR\]|EZ9999)|Inner Error!")
+_FAILED_WORDS = re.compile(
+    r"\b(?:failed|failure|fatal|error|errno|cannot|can't|unable|not supported|"
+    r"unsupported|invalid|mismatch|refused|denied|no such|not found|out of memory)\b",
+    re.IGNORECASE,
+)
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+(?:, in (?P<func>[\w<>.]+))?')
+_INPUT = re.compile(
+    r"^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
+    r"(?:python3?\s+-m\s+)?vllm[\s.]|curl\s|docker\s+run|python3?\s+-c\s)|"
+    r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:"
+)
+_TRACEBACK = re.compile(r"^\s*Trace[bB]ack \(most recent call last\):")
+_UNWRAP = (
+    re.compile(r"Worker failed with error '(?P<inner>.+)'(?:, please check the stack trace.*)?$"),
+    re.compile(r"NPUModelRunner failed, error is (?P<inner>.+)$"),
+)
+_WRAPPER = re.compile(
+    r"EngineDeadError|Engine core initialization failed|See root cause above|"
+    r"See stack trace \(above\)|check the stack trace above|EngineCore failed to start|"
+    r"WorkerProc failed to start|WorkerProc hit an exception|EngineCore encountered a fatal error|"
+    r"AsyncLLM output_handler failed|died unexpectedly|Server exited unexpectedly|"
+    r"^\s*(?:RuntimeError: cancelled|SystemExit|KeyboardInterrupt)|zmq\.error|"
+    r"ValidationError: \d+ validation error|Exception in ASGI application|"
+    r"The above exception was the direct cause|During handling of the above exception|"
+    r"MQLLMEngine is already dead|Background loop has errored"
+)
+_BENIGN = re.compile(
+    r"No available shared memory broadcast block found|Waiting for pending NCCL work|"
+    r"Unknown vLLM environment variable detected|Failed to import from vllm\._C|"
+    r"No module named 'vllm\._C'|Breakable cudagraph is force disabled|"
+    r"is deprecated and will be removed"
+)
+
+_READY = re.compile(
+    r"Application startup complete|Starting vLLM (?:API )?server|Available routes are|"
+    r'"GET /v1/models HTTP/1\.\d" 200'
+)
+_REQUEST_OK = re.compile(r'"POST /v1/(?:chat/)?completions HTTP/1\.\d" 200')
+_THROUGHPUT = re.compile(r"Avg prompt throughput|Engine \d+: Avg")
+_DEATH = re.compile(
+    r"EngineDeadError|EngineCore encountered a fatal error|died unexpectedly|"
+    r"Worker failed with error|WorkerProc hit an exception|500 Internal Server Error|"
+    r"AsyncLLM output_handler failed|MQLLMEngine is already dead"
+)
+_CAPTURE = re.compile(
+    r"Capturing (?:CUDA|ACL) graphs|Starting to capture ACL graphs|Capturing torchair graph"
+)
+_CAPTURE_DONE = re.compile(r"Graph capturing finished|Loading torchair graph cache")
+
+# Serving that long before the engine died is not a first-request crash.
+_LONG_SERVING_S = 1800
+_FEW_REQUESTS = 3
+
+_PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
+
+
+@dataclass(frozen=True)
+class Reading:
+    lines: tuple[LogLine, ...]
+    roles: tuple[Role, ...]
+    texts: tuple[str, ...]  # line text as matched: frames gain their dotted name
+    cause: int | None  # index into lines of the root-cause line
+    signature: str | None  # the root-cause message, unwrapped
+    facts: frozenset[str]
+    partial: bool  # the paste stops inside a traceback: its last lines are missing
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r >= Role.WEAK for r in self.roles)
+
+
+def _dotted(path: str, func: str | None) -> str:
+    for root in _PACKAGE_ROOTS:
+        at = path.rfind("/" + root)
+        if at >= 0 or path.startswith(root):
+            module = path[at + 1 :] if at >= 0 else path
+            name = module.removesuffix(".py").replace("/", ".")
+            return f"{name}.{func}" if func else name
+    return ""
+
+
+def _role(line: LogLine) -> Role:
+    text = line.text
+    if _BENIGN.search(text):
+        return Role.BENIGN
+    if _WRAPPER.search(text) and not any(u.search(text) for u in _UNWRAP):
+        return Role.WRAPPER
+    if _FRAME.match(text):
+        return Role.FRAME
+    exc = _EXCEPTION.match(text)
+    if exc or _PYDANTIC_VALUE.match(text) or _ERROR_CODE.search(text):
+        if line.level in ("WARNING", "WARN", "INFO", "DEBUG") and not _ERROR_CODE.search(text):
+            return Role.WEAK
+        if exc and exc.group("name").endswith(("Exit", "Interrupt")):
+            return Role.WRAPPER
+        return Role.CAUSE
+    if _CANN_GENERIC.search(text):
+        return Role.WEAK
+    if _CANN.search(text) and _FAILED_WORDS.search(text):
+        return Role.CAUSE
+    if line.level in ("ERROR", "CRITICAL", "FATAL") and _FAILED_WORDS.search(text):
+        return Role.WEAK
+    if line.level is None and _TRACEBACK.match(text):
+        return Role.FRAME
+    if _INPUT.search(text):
+        return Role.INPUT
+    return Role.CONTEXT
+
+
+def _unwrapped(text: str) -> str:
+    for pattern in _UNWRAP:
+        m = pattern.search(text)
+        if m:
+            return m.group("inner").strip()
+    return text.strip()
+
+
+def _facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
+    facts: set[str] = set()
+    ready = next((i for i, ln in enumerate(lines) if _READY.search(ln.text)), None)
+    death = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if (ready is None or i > ready) and _DEATH.search(ln.text)
+        ),
+        None,
+    )
+    if ready is not None and death is not None:
+        between = lines[ready:death]
+        served = sum(1 for ln in between if _REQUEST_OK.search(ln.text))
+        busy = sum(1 for ln in between if _THROUGHPUT.search(ln.text))
+        t0, t1 = lines[ready].seconds, lines[death].seconds
+        long_gap = t0 is not None and t1 is not None and t1 - t0 > _LONG_SERVING_S
+        if served <= _FEW_REQUESTS and busy <= _FEW_REQUESTS and not long_gap:
+            facts.add("@first-request-crash")
+        else:
+            facts.add("@died-after-serving")
+    captures = [i for i, ln in enumerate(lines) if _CAPTURE.search(ln.text)]
+    if captures:
+        last = captures[-1]
+        after = range(last + 1, len(lines))
+        done = any(
+            _CAPTURE_DONE.search(lines[i].text) or _READY.search(lines[i].text) for i in after
+        )
+        failed = any(roles[i] >= Role.WEAK for i in range(len(lines)))
+        if not done and not failed:
+            facts.add("@capture-in-progress")
+    return facts
+
+
+def _is_partial(roles: Sequence[Role], lines: Sequence[LogLine]) -> bool:
+    """A traceback whose frames run to the end of the paste with no exception after them."""
+    last_frame = max((i for i, r in enumerate(roles) if r is Role.FRAME), default=None)
+    if last_frame is None:
+        return False
+    tail = range(last_frame + 1, len(lines))
+    return not any(roles[i] in (Role.CAUSE, Role.WEAK, Role.WRAPPER) for i in tail)
+
+
+def read(lines: Sequence[LogLine]) -> Reading:
+    roles = [_role(ln) for ln in lines]
+    texts = []
+    for ln in lines:
+        frame = _FRAME.match(ln.text)
+        dotted = _dotted(frame.group("path"), frame.group("func")) if frame else ""
+        texts.append(f"{ln.text} {dotted}" if dotted else ln.text)
+    cause = None
+    for wanted in (Role.CAUSE, Role.WEAK, Role.WRAPPER):
+        cause = next((i for i, r in enumerate(roles) if r is wanted), None)
+        if cause is not None:
+            break
+    signature = _unwrapped(lines[cause].text) if cause is not None else None
+    return Reading(
+        lines=tuple(lines),
+        roles=tuple(roles),
+        texts=tuple(texts),
+        cause=cause,
+        signature=signature,
+        facts=frozenset(_facts(lines, roles)),
+        partial=_is_partial(roles, lines),
+    )

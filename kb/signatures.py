@@ -1,0 +1,146 @@
+"""Signatures: the exact strings that tie a log line to a runbook entry.
+
+A signature is derived from the runbook text (inline code, error codes, exception names,
+flags, env vars) or given as a hint. `A ... B` in the runbook means "A, then later on the
+same line B", so a signature is a sequence of fragments matched in order on one line.
+Weights say how much a hit proves: an Ascend error code proves a lot, `ValueError` little.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class Kind(enum.StrEnum):
+    CODE = "code"  # 507903, EJ0003, ERR02200
+    EXCEPTION = "exception"  # torch._dynamo.exc.TorchRuntimeError
+    LITERAL = "literal"  # inline code from the runbook or a hint
+    FLAG = "flag"  # --enforce-eager
+    ENV = "env"  # HCCL_OP_EXPANSION_MODE
+    FACT = "fact"  # @first-request-crash: a fact the log reader derives, not a string
+
+
+class Origin(enum.StrEnum):
+    TITLE = "title"
+    SYMPTOM = "symptom"
+    ACTION = "action"
+    HINT = "hint"
+
+
+@dataclass(frozen=True)
+class Signature:
+    text: str
+    fragments: tuple[str, ...]  # lower-case, matched in order on one line
+    kind: Kind
+    origin: Origin
+    weight: float
+
+    def find(self, line_lower: str) -> bool:
+        pos = 0
+        for fragment in self.fragments:
+            pos = line_lower.find(fragment, pos)
+            if pos < 0:
+                return False
+            pos += len(fragment)
+        return True
+
+
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_ACL_CODE = re.compile(r"(?<![\w.])(\d{6})(?![\w.])")
+_CANN_CODE = re.compile(r"\b(E[A-Z][0-9A-Z]\d{3}|ERR\d{5})\b")
+_EXCEPTION = re.compile(r"\b((?:[a-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception))\b")
+_FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]+)")
+_ENV = re.compile(r"\b([A-Z][A-Z0-9]+_[A-Z0-9_]{2,})\b")
+_IDENTIFIER = re.compile(r"[A-Za-z]\w*(?:[A-Z_0-9]\w*)+")
+_ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*")
+
+# Builtin exceptions say what kind of failure, not which one.
+GENERIC_EXCEPTIONS = frozenset(
+    {
+        "AssertionError", "AttributeError", "Exception", "ImportError", "IndexError", "KeyError",
+        "ModuleNotFoundError", "NotImplementedError", "OSError", "RuntimeError", "TypeError",
+        "ValueError",
+    }
+)  # fmt: skip
+
+_ORIGIN_WEIGHT = {Origin.TITLE: 1.0, Origin.SYMPTOM: 1.0, Origin.ACTION: 0.5, Origin.HINT: 1.0}
+
+
+def fragments_of(text: str) -> tuple[str, ...]:
+    return tuple(f for f in (p.strip().lower() for p in _ELLIPSIS.split(text)) if f)
+
+
+def kind_weight(kind: Kind, text: str) -> float:
+    """How much one hit of a signature of this kind proves, before its origin is counted."""
+    if kind is Kind.CODE or kind is Kind.FACT:
+        return 1.0
+    if kind is Kind.EXCEPTION:
+        return 0.15 if text.rsplit(".", 1)[-1] in GENERIC_EXCEPTIONS else 0.8
+    if kind is Kind.FLAG:
+        return 0.3
+    if kind is Kind.ENV:
+        return 0.4
+    # Literals: long or multi-part strings and code identifiers are specific; words are not.
+    size = len(text.replace("...", ""))
+    if size >= 24 or "..." in text:
+        return 1.0
+    if _IDENTIFIER.fullmatch(text) and len(text) >= 6:
+        return 0.8
+    return 0.7 if size >= 12 and not text.isalpha() else 0.35
+
+
+def make(text: str, kind: Kind, origin: Origin) -> Signature:
+    weight = round(kind_weight(kind, text) * _ORIGIN_WEIGHT[origin], 3)
+    frags = (text.lower(),) if kind is Kind.FACT else fragments_of(text)
+    return Signature(text=text, fragments=frags, kind=kind, origin=origin, weight=weight)
+
+
+def _classify(literal: str) -> Kind:
+    """The kind of an inline-code literal: a bare flag is a flag, a bare code a code."""
+    for pattern, kind in (
+        (_ACL_CODE, Kind.CODE),
+        (_CANN_CODE, Kind.CODE),
+        (_EXCEPTION, Kind.EXCEPTION),
+        (_FLAG, Kind.FLAG),
+        (_ENV, Kind.ENV),
+    ):
+        if pattern.fullmatch(literal):
+            return kind
+    return Kind.LITERAL
+
+
+def _found_in(text: str) -> Iterable[tuple[str, Kind]]:
+    for literal in _INLINE_CODE.findall(text):
+        if len(literal.strip(" .:/")) >= 3:
+            literal = literal.strip()
+            yield literal, _classify(literal)
+    for pattern, kind in (
+        (_ACL_CODE, Kind.CODE),
+        (_CANN_CODE, Kind.CODE),
+        (_EXCEPTION, Kind.EXCEPTION),
+        (_FLAG, Kind.FLAG),
+        (_ENV, Kind.ENV),
+    ):
+        for found in pattern.findall(text):
+            yield found, kind
+
+
+def derive_signatures(
+    title: str, symptoms: Iterable[str], actions: Iterable[str]
+) -> tuple[Signature, ...]:
+    """Every signature an entry's own text names, strongest origin kept for duplicates."""
+    best: dict[str, Signature] = {}
+    sources = [(title, Origin.TITLE)]
+    sources += [(s, Origin.SYMPTOM) for s in symptoms]
+    # Code blocks in actions are commands to run, not things a log would show.
+    sources += [(re.sub(r"```.*?```", "", a, flags=re.S), Origin.ACTION) for a in actions]
+    for text, origin in sources:
+        for found, kind in _found_in(text):
+            sig = make(found, kind, origin)
+            key = " ".join(sig.fragments)
+            if key not in best or best[key].weight < sig.weight:
+                best[key] = sig
+    return tuple(best.values())

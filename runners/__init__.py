@@ -1,0 +1,3 @@
+"""Runner jobs on Ascend hosts: store, coordinator API, agent, playbooks (to come)."""
+
+__all__: list[str] = []

@@ -1,0 +1,132 @@
+from kb.logtext import normalise
+from kb.reading import read
+
+
+def reading_of(raw: str):  # type: ignore[no-untyped-def]
+    return read(normalise(raw).lines)
+
+
+def test_python_chain_root_cause_is_the_first_exception_not_the_wrapper() -> None:
+    r = reading_of(
+        "(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700] EngineCore failed to start.\n"
+        "(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700] Traceback (most recent call last):\n"
+        '(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700]   File "/vllm/v1/core.py", line 9, in run\n'
+        "(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700] ValueError: To serve at least one "
+        "request with the model's max seq len (131072), 52.66 GiB KV cache is needed\n"
+        "(APIServer pid=1) RuntimeError: Engine core initialization failed. See root cause above. "
+        "Failed core proc(s): {'EngineCore_DP0': 1}\n"
+    )
+    assert r.signature and r.signature.startswith("ValueError: To serve at least one request")
+    assert not r.partial
+
+
+def test_torch_npu_anatomy_takes_the_error_code_line_not_the_cann_lines_after_it() -> None:
+    r = reading_of(
+        "[rank0]: RuntimeError: capture_end:build/CMakeFiles/torch_npu.dir/compiler_depend.ts:152 "
+        "NPU function error: c10_npu::acl::AclmdlRICaptureEnd(capture_stream_, &model_ri), "
+        "error code is 507903\n"
+        "[rank0]: [ERROR] 2026-11-28-10:12:01 (PID:1234, Device:0, RankID:-1) ERR00100 PTA call acl api failed\n"
+        "[rank0]: EE9999: Inner Error!\n"
+        "[rank0]: EE9999: rtStreamEndCapture execution failed, reason=an error has invalidated "
+        "the stream capture sequence\n"
+        "[rank0]:         TraceBack (most recent call last):\n"
+    )
+    assert r.signature is not None and r.signature.endswith("error code is 507903")
+
+
+def test_worker_failed_with_error_is_unwrapped_to_the_quoted_cause() -> None:
+    r = reading_of(
+        "ERROR 11-28 10:00:00 [core.py:1] EngineCore encountered a fatal error.\n"
+        "RuntimeError: Worker failed with error 'Unsupported CPU attention configuration: "
+        "head_dim=16 isa=2 kv_cache_idx=0', please check the stack trace above for the root cause\n"
+        "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. "
+        "See stack trace (above) for the root cause.\n"
+    )
+    assert (
+        r.signature == "Unsupported CPU attention configuration: head_dim=16 isa=2 kv_cache_idx=0"
+    )
+
+
+def test_npu_model_runner_wrapper_is_unwrapped() -> None:
+    r = reading_of(
+        "RuntimeError: NPUModelRunner failed, error is AtbRingMLAGetWorkspaceSize failed\n"
+    )
+    assert r.signature == "AtbRingMLAGetWorkspaceSize failed"
+
+
+def test_warnings_do_not_win_over_errors_and_only_wrappers_still_give_a_signature() -> None:
+    r = reading_of(
+        "WARNING 11-28 10:00:00 [importing.py:44] ModuleNotFoundError: No module named 'triton'\n"
+        "ERROR 11-28 10:00:01 [x.py:1] OSError: [Errno 98] Address already in use\n"
+    )
+    assert r.signature == "OSError: [Errno 98] Address already in use"
+    only = reading_of(
+        "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n"
+    )
+    assert only.signature and "EngineDeadError" in only.signature
+
+
+STARTED = (
+    "(APIServer pid=1) INFO 11-28 10:00:00 [launcher.py:34] Available routes are:\n"
+    "(APIServer pid=1) INFO:     Application startup complete.\n"
+)
+
+
+def test_engine_death_right_after_startup_is_a_first_request_crash() -> None:
+    r = reading_of(
+        STARTED + '(APIServer pid=1) INFO:     127.0.0.1:1 - "GET /v1/models HTTP/1.1" 200 OK\n'
+        "(EngineCore_DP0 pid=2) ERROR 11-28 10:00:20 [core.py:1] EngineCore encountered a fatal error.\n"
+        '(APIServer pid=1) INFO:     127.0.0.1:1 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error\n'
+    )
+    assert "@first-request-crash" in r.facts
+
+
+def test_engine_death_after_hours_of_serving_is_not_a_first_request_crash() -> None:
+    serving = "".join(
+        f'(APIServer pid=1) INFO:     10.0.0.{i}:1 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+        for i in range(20)
+    )
+    r = reading_of(
+        "(APIServer pid=1) INFO 11-28 10:00:00 [launcher.py:34] Available routes are:\n"
+        + serving
+        + "(EngineCore_DP0 pid=2) ERROR 11-28 16:40:00 [core.py:1] EngineCore encountered a fatal error.\n"
+    )
+    assert "@first-request-crash" not in r.facts and "@died-after-serving" in r.facts
+    # Few requests but six hours apart: still not the first request.
+    late = reading_of(
+        "(APIServer pid=1) INFO 11-28 10:00:00 [launcher.py:34] Available routes are:\n"
+        "(EngineCore_DP0 pid=2) ERROR 11-28 16:40:00 [core.py:1] EngineCore encountered a fatal error.\n"
+    )
+    assert late.facts == {"@died-after-serving"}
+
+
+def test_log_that_stops_during_graph_capture_without_errors_is_capture_in_progress() -> None:
+    capturing = (
+        "INFO 11-28 10:00:00 [model_runner_v1.py:1] Starting to capture ACL graphs for cases: [1, 2]\n"
+        "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  45%|####5 | 30/67\n"
+    )
+    assert "@capture-in-progress" in reading_of(capturing).facts
+    finished = (
+        capturing
+        + "INFO 11-28 10:02:00 [x.py:1] Graph capturing finished in 83 secs, took 0.5 GiB\n"
+    )
+    assert "@capture-in-progress" not in reading_of(finished).facts
+    crashed = capturing + "RuntimeError: NPU function error: error code is 507903\n"
+    assert "@capture-in-progress" not in reading_of(crashed).facts
+
+
+def test_paste_that_stops_inside_a_traceback_is_partial() -> None:
+    partial = reading_of(
+        "Traceback (most recent call last):\n"
+        '  File "/usr/local/lib/python3.11/site-packages/torch/nn/functional.py", line 4100, in interpolate\n'
+        "    return torch._C._nn.upsample_bicubic2d(input, output_size)\n"
+    )
+    assert partial.partial
+    # Frames gain their dotted name, so the runbook's `torch.nn.functional.interpolate` matches.
+    assert any("torch.nn.functional.interpolate" in t for t in partial.texts)
+    whole = reading_of(
+        "Traceback (most recent call last):\n"
+        '  File "/x/torch/nn/functional.py", line 4100, in interpolate\n'
+        "RuntimeError: NPU contiguous operator only supported contiguous memory format.\n"
+    )
+    assert not whole.partial
