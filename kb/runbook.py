@@ -180,7 +180,7 @@ def check(paths: Sequence[Path]) -> tuple[list[Entry], list[Problem]]:
                 Entry(
                     **{
                         **entry.__dict__,
-                        "signatures": derive_signatures(s.title, symptoms, actions),
+                        "signatures": derive_signatures(s.title, symptoms),
                     }
                 )
             )

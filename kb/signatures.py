@@ -26,7 +26,6 @@ class Kind(enum.StrEnum):
 class Origin(enum.StrEnum):
     TITLE = "title"
     SYMPTOM = "symptom"
-    ACTION = "action"
     HINT = "hint"
 
 
@@ -66,7 +65,7 @@ GENERIC_EXCEPTIONS = frozenset(
     }
 )  # fmt: skip
 
-_ORIGIN_WEIGHT = {Origin.TITLE: 1.0, Origin.SYMPTOM: 1.0, Origin.ACTION: 0.5, Origin.HINT: 1.0}
+_ORIGIN_WEIGHT = {Origin.TITLE: 1.0, Origin.SYMPTOM: 1.0, Origin.HINT: 1.0}
 
 
 def fragments_of(text: str) -> tuple[str, ...]:
@@ -89,7 +88,9 @@ def kind_weight(kind: Kind, text: str) -> float:
         return 1.0
     if _IDENTIFIER.fullmatch(text) and len(text) >= 6:
         return 0.8
-    return 0.7 if size >= 12 and not text.isalpha() else 0.35
+    if text.isalpha():
+        return 0.2  # one plain word: `transformers`, `architectures`
+    return 0.7 if size >= 12 else 0.35
 
 
 def make(text: str, kind: Kind, origin: Origin) -> Signature:
@@ -128,15 +129,15 @@ def _found_in(text: str) -> Iterable[tuple[str, Kind]]:
             yield found, kind
 
 
-def derive_signatures(
-    title: str, symptoms: Iterable[str], actions: Iterable[str]
-) -> tuple[Signature, ...]:
-    """Every signature an entry's own text names, strongest origin kept for duplicates."""
+def derive_signatures(title: str, symptoms: Iterable[str]) -> tuple[Signature, ...]:
+    """Every signature an entry's title and symptoms name, the strongest kept for duplicates.
+
+    Actions are left out: they name remedies (`--enforce-eager`, `HCCL_OP_EXPANSION_MODE=AIV`)
+    that show up in any user's command line whatever failed; BM25 still reads them.
+    """
     best: dict[str, Signature] = {}
     sources = [(title, Origin.TITLE)]
     sources += [(s, Origin.SYMPTOM) for s in symptoms]
-    # Code blocks in actions are commands to run, not things a log would show.
-    sources += [(re.sub(r"```.*?```", "", a, flags=re.S), Origin.ACTION) for a in actions]
     for text, origin in sources:
         for found, kind in _found_in(text):
             sig = make(found, kind, origin)
