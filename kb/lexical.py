@@ -7,6 +7,7 @@ at underscores, dots and camel-case humps. Pure numbers are dropped except 6-dig
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def tokenize(text: str) -> list[str]:
                 if len(low) > 2 and low not in _STOP and low != lower and not low.isdigit():
                     tokens.append(low)
     return tokens
+
+
+# bm25s sets its own logger to DEBUG at import, which floods any handler the app sets up.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class Lexical:

@@ -87,8 +87,10 @@ def _split(text: str) -> list[tuple[int, str]]:
     """Lines with their number; `\r` rewrites collapse to the last state of a progress bar."""
     out: list[tuple[int, str]] = []
     for no, physical in enumerate(text.split("\n"), start=1):
-        parts = _NEWLINES.split(physical)
-        for part in parts:
+        if "\r" not in physical and "%|" not in physical:
+            out.append((no, physical))
+            continue
+        for part in _NEWLINES.split(physical):
             bar = _PROGRESS.match(part)
             if bar and out:
                 prev = _PROGRESS.match(out[-1][1])

@@ -49,7 +49,8 @@ _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+(?:, in (?P<func>[\w<>
 _INPUT = re.compile(
     r"^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
     r"(?:python3?\s+-m\s+)?vllm[\s.]|curl\s|docker\s+run|python3?\s+-c\s)|"
-    r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:"
+    r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:|"
+    r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S|--[a-z][\w-]+.*\s--[a-z][\w-]+"
 )
 _TRACEBACK = re.compile(r"^\s*Trace[bB]ack \(most recent call last\):")
 _UNWRAP = (

@@ -7,6 +7,7 @@ paste -> decode and cap -> normalise -> read (roles, root cause, facts)
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -20,7 +21,7 @@ from kb.logtext import decode, looks_binary, normalise
 from kb.reading import Reading, Role, read
 
 _QUERY_LINES = 24
-_DENSE_CHARS = 600
+_DENSE_CHARS = 220  # about 64 tokens of log text: the model's cost grows with every token
 _EVIDENCE_CHARS = 300
 _CANDIDATES = 8
 
@@ -129,6 +130,18 @@ def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> lis
     return out
 
 
+# Paths, addresses, pids and timestamps cost tokens and carry no meaning for the model.
+_DENSE_NOISE = re.compile(
+    r"\S*/\S*|\b0x[0-9a-f]+\b|\((?:PID|pid)[^)]*\)|\[[^\]]*\d{2}:\d{2}[^\]]*\]|"
+    r"\b\d+(?:\.\d+)?\b(?<!\b\d{6})|[\[\](){}'\"|,;=&*<>^~-]+"
+)
+
+
+def _dense_text(lines: Sequence[str]) -> str:
+    text = " ".join(_DENSE_NOISE.sub(" ", line) for line in lines)
+    return " ".join(text.split())[:_DENSE_CHARS]
+
+
 def _query(reading: Reading) -> tuple[str, str]:
     """Texts for BM25 and for dense search: the error region, or the whole paste if none."""
     if reading.has_errors:
@@ -141,8 +154,7 @@ def _query(reading: Reading) -> tuple[str, str]:
     picked = [reading.texts[i] for i in order[:_QUERY_LINES]]
     if reading.signature:
         picked.insert(0, reading.signature)
-    lexical = "\n".join(picked)
-    return lexical, lexical[:_DENSE_CHARS]
+    return "\n".join(picked), _dense_text(picked[:8])
 
 
 def _dense(index: Index, text: str) -> Vectors:
