@@ -15,6 +15,7 @@ from kb.evaluate import Case, Report, evaluate, load_cases
 from kb.hints import load_hints
 from kb.index import Example, Index, build
 from kb.logtext import normalise
+from kb.ranking import Calibration
 from kb.runbook import DEFAULT_RUNBOOK, Entry, check, parse, slugify
 from kb.triage import Match, Triage, Triager
 
@@ -25,6 +26,7 @@ def load(
     config: KBConfig,
     embedder: Embedder | None = None,
     examples: tuple[Example, ...] = (),
+    calibration: Calibration | None = None,
 ) -> Triager:
     """Parse the configured runbooks and return a triager over their (cached) index."""
     entries = parse(config.runbooks)
@@ -37,11 +39,12 @@ def load(
         cache_dir=config.cache_dir,
         background=background,
     )
-    return Triager(index, max_input_bytes=config.max_input_bytes, top=config.top)
+    return Triager(index, calibration, max_input_bytes=config.max_input_bytes, top=config.top)
 
 
 __all__ = [
     "DEFAULT_RUNBOOK",
+    "Calibration",
     "Case",
     "Embedder",
     "Entry",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 # Binary sniffing looks at the start only; text logs never have this many control bytes.
 _SNIFF_BYTES = 65536
+_MAX_LINE = 8000
 _MAX_CONTROL_RATIO = 0.10
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -101,6 +102,13 @@ def _split(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def _clip(message: str) -> str:
+    """Very long lines (a dict of every architecture, a minified JSON) keep head and tail."""
+    if len(message) <= _MAX_LINE:
+        return message
+    return f"{message[: _MAX_LINE - 2000]} [...] {message[-2000:]}"
+
+
 def normalise(text: str) -> Paste:
     """Clean lines of a paste (already decoded and capped)."""
     text = _ANSI.sub("", text)
@@ -127,7 +135,7 @@ def normalise(text: str) -> Paste:
                 day = int(m.group("mmdd")[3:]) if m.group("mmdd") else 0
                 seconds = ((day * 24 + h) * 60 + mi) * 60 + s
             pos = m.end()
-        message = line[pos:].rstrip()
+        message = _clip(line[pos:].rstrip())
         if not message.strip() or _DROP.match(message):
             continue
         # The same message from many ranks or repeated retries is read once.

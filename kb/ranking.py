@@ -1,26 +1,40 @@
 """Ranking maths: pure functions from evidence to a calibrated score per entry.
 
-Three channels, each in [0, 1]:
-  signatures  noisy-or of exact hits, each weighted by how much the signature proves and
-              by where in the paste it was found (the root-cause line counts most)
-  lexical     BM25 of the paste's error region against each entry, squashed
-  dense       best cosine between the error region and any view of the entry, rescaled
-They are fused as independent pieces of evidence (noisy-or again), so one strong channel
-is enough and several weak ones add up without passing a strong one. The fused value is
-the score; `confidence` turns it into words, and `THRESHOLD` is where the bot abstains.
+Evidence per entry, from three channels:
+  signature     noisy-or of exact hits, each weighted by how much the signature proves and
+                by where in the paste it was found (the root-cause line counts most)
+  lexical       BM25 of the paste's error region against the entry: absolute (squashed)
+                and relative to the best entry for this paste
+  dense         best cosine between the error region and any view of the entry: absolute
+                (rescaled) and its margin over the best other entry
+A logistic model over these features gives the probability that the entry is the answer;
+a fact of the paste that speaks against an entry (`@died-after-serving` against false-ready)
+then scales it down by AGAINST_FACTOR, a rule rather than a fitted weight, as the corpus
+cannot teach what it rarely shows.
+Its weights are fitted on the tuning third of the labelled corpus (`bench/calibrate.py`)
+and shipped in `data/calibration.json`; below `THRESHOLD` the bot abstains.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from kb.embedding import Vectors
+from kb.errors import KBError
 from kb.reading import Role
 
+DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration.json"
+FEATURES = ("signature", "lexical", "lexical_rel", "dense", "dense_margin")
+
 THRESHOLD = 0.5  # below: no_match
-HIGH = 0.75
+HIGH = 0.8
+PARTIAL_CAP = HIGH - 0.01  # a paste without its last lines never gets "high"
+AGAINST_FACTOR = 0.3
 
 # How much a signature hit counts on a line of each role.
 ROLE_WEIGHT = {
@@ -35,14 +49,33 @@ ROLE_WEIGHT = {
 ROOT_WEIGHT = 1.0
 CONTEXT_WHEN_NO_ERRORS = 0.9
 
-# Lexical and dense are supporting channels: alone they never prove a match fully.
-LEXICAL_SCALE = 6.0  # BM25 score at which the lexical channel gives half its weight
-LEXICAL_WEIGHT = 0.45
+LEXICAL_SCALE = 6.0  # BM25 score at which the absolute lexical feature is one half
 DENSE_FLOOR = 0.30  # cosine below this is no evidence at all
 DENSE_CEIL = 0.80
-DENSE_WEIGHT = 0.55
-AGAINST_FACTOR = 0.3
-PARTIAL_CAP = 0.74  # a paste without its last lines never gets "high"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, features: Vectors) -> Vectors:
+        logits = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_CALIBRATION) -> Calibration:
+        try:
+            raw = json.loads(path.read_text())
+            if tuple(raw["features"]) != FEATURES:
+                raise ValueError(f"fitted for features {raw['features']}, not {FEATURES}")
+            return cls(tuple(float(w) for w in raw["weights"]), float(raw["bias"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise KBError(f"ranking calibration {path} is unusable: {exc}") from exc
+
+    def save(self, path: Path, note: dict[str, object]) -> None:
+        body = {"features": FEATURES, "weights": self.weights, "bias": self.bias, **note}
+        path.write_text(json.dumps(body, indent=2) + "\n")
 
 
 def noisy_or(values: Iterable[float]) -> float:
@@ -52,23 +85,19 @@ def noisy_or(values: Iterable[float]) -> float:
     return 1.0 - miss
 
 
-def lexical_channel(bm25: Vectors) -> Vectors:
-    squashed: Vectors = (bm25 / (bm25 + LEXICAL_SCALE)).astype(np.float32)
-    return squashed * LEXICAL_WEIGHT
-
-
-def dense_channel(cosine: Vectors) -> Vectors:
-    scaled: Vectors = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
-    return (scaled * DENSE_WEIGHT).astype(np.float32)
-
-
-def fuse(signature: float, lexical: float, dense: float, against: bool, partial: bool) -> float:
-    score = noisy_or((signature, lexical, dense))
-    if against:
-        score *= AGAINST_FACTOR
-    if partial:
-        score = min(score, PARTIAL_CAP)
-    return round(score, 4)
+def features(signature: Vectors, bm25: Vectors, cosine: Vectors) -> Vectors:
+    """One row per entry, columns as FEATURES."""
+    lexical = bm25 / (bm25 + LEXICAL_SCALE)
+    lexical_rel = bm25 / bm25.max() if bm25.max() > 0 else np.zeros_like(bm25)
+    dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
+    if len(cosine) > 1:
+        top_two = np.sort(cosine)[-2:]
+        others_best = np.where(cosine >= top_two[1], top_two[0], top_two[1])
+        margin = np.clip((cosine - others_best) / (DENSE_CEIL - DENSE_FLOOR), -1.0, 1.0)
+    else:
+        margin = np.zeros_like(cosine)
+    columns = (signature, lexical, lexical_rel, dense, margin)
+    return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
 
 
 def confidence(score: float) -> str:

@@ -39,6 +39,7 @@ _ERROR_CODE = re.compile(
     r"error code (?:is )?:?\s*(?P<code>\d{6})\b|runtime result = \d+|retCode=0x|error code is \d+"
 )
 _CANN = re.compile(r"\b(?P<code>E[A-Z][0-9A-Z]\d{3})\b")
+_CANN_REPORT = re.compile(r"^\s*E[A-Z][0-9A-Z]\d{3}[:\[]")  # EZ1001: ..., EE9999[PID: ...]
 _CANN_GENERIC = re.compile(r"^\s*(?:E[A-Z]9999|ERR\d{5}|\[Error\]:|\[ERROR\]|EZ9999)|Inner Error!")
 _FAILED_WORDS = re.compile(
     r"\b(?:failed|failure|fatal|error|errno|cannot|can't|unable|not supported|"
@@ -47,7 +48,7 @@ _FAILED_WORDS = re.compile(
 )
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+(?:, in (?P<func>[\w<>.]+))?')
 _INPUT = re.compile(
-    r"^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
+    r"^\s*\$\s+\S|^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
     r"(?:python3?\s+-m\s+)?vllm[\s.]|curl\s|docker\s+run|python3?\s+-c\s)|"
     r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:|"
     r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S|--[a-z][\w-]+.*\s--[a-z][\w-]+"
@@ -65,7 +66,7 @@ _WRAPPER = re.compile(
     r"^\s*(?:RuntimeError: cancelled|SystemExit|KeyboardInterrupt)|zmq\.error|"
     r"ValidationError: \d+ validation error|Exception in ASGI application|"
     r"The above exception was the direct cause|During handling of the above exception|"
-    r"MQLLMEngine is already dead|Background loop has errored"
+    r"MQLLMEngine is already dead|Background loop has errored|HTTP/1\.\d\" 500 Internal Server Error"
 )
 _BENIGN = re.compile(
     r"No available shared memory broadcast block found|Waiting for pending NCCL work|"
@@ -89,12 +90,23 @@ _CAPTURE = re.compile(
     r"Capturing (?:CUDA|ACL) graphs|Starting to capture ACL graphs|Capturing torchair graph"
 )
 _CAPTURE_DONE = re.compile(r"Graph capturing finished|Loading torchair graph cache")
+_CAPTURE_TOOK = re.compile(r"Graph capturing finished in (\d+) secs")
+_LONG_CAPTURE_S = 300  # on-call hears "is it hung?" well before this; capture can take 20 min
 
 # Serving that long before the engine died is not a first-request crash.
 _LONG_SERVING_S = 1800
 _FEW_REQUESTS = 3
 
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
+
+
+# What each fact means, in words a runbook would use: it joins the text that is searched.
+FACT_TEXT = {
+    "@first-request-crash": "startup succeeded and was ready, then the first request crashed the engine",
+    "@died-after-serving": "the engine died after serving requests for a long time",
+    "@capture-in-progress": "startup is still capturing graphs, not ready yet, looks stuck",
+    "@long-capture": "graph capture took a very long time during startup",
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,8 @@ class Reading:
 
     @property
     def has_errors(self) -> bool:
-        return any(r >= Role.WEAK for r in self.roles)
+        """Anything in the paste says something failed (a cause, a wrapper, a traceback)."""
+        return any(r >= Role.FRAME or r is Role.WRAPPER for r in self.roles)
 
 
 def _dotted(path: str, func: str | None) -> str:
@@ -132,7 +145,9 @@ def _role(line: LogLine) -> Role:
         return Role.FRAME
     exc = _EXCEPTION.match(text)
     if exc or _PYDANTIC_VALUE.match(text) or _ERROR_CODE.search(text):
-        if line.level in ("WARNING", "WARN", "INFO", "DEBUG") and not _ERROR_CODE.search(text):
+        quiet = line.level in ("WARNING", "WARN", "INFO", "DEBUG")
+        # Optional imports fail quietly all the time; a missing *name* is API drift.
+        if quiet and not _ERROR_CODE.search(text) and "cannot import name" not in text:
             return Role.WEAK
         if exc and exc.group("name").endswith(("Exit", "Interrupt")):
             return Role.WRAPPER
@@ -141,6 +156,8 @@ def _role(line: LogLine) -> Role:
         return Role.WEAK
     if _CANN.search(text) and _FAILED_WORDS.search(text):
         return Role.CAUSE
+    if _CANN_REPORT.match(text):
+        return Role.WEAK
     if line.level in ("ERROR", "CRITICAL", "FATAL") and _FAILED_WORDS.search(text):
         return Role.WEAK
     if line.level is None and _TRACEBACK.match(text):
@@ -189,6 +206,9 @@ def _facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
         failed = any(roles[i] >= Role.WEAK for i in range(len(lines)))
         if not done and not failed:
             facts.add("@capture-in-progress")
+    took = [int(m.group(1)) for ln in lines if (m := _CAPTURE_TOOK.search(ln.text))]
+    if took and max(took) >= _LONG_CAPTURE_S and not any(r >= Role.WEAK for r in roles):
+        facts.add("@long-capture")
     return facts
 
 
@@ -203,6 +223,11 @@ def _is_partial(roles: Sequence[Role], lines: Sequence[LogLine]) -> bool:
 
 def read(lines: Sequence[LogLine]) -> Reading:
     roles = [_role(ln) for ln in lines]
+    for i in range(1, len(roles)):
+        # The source line under a `File "...", line N` frame belongs to the traceback (log
+        # prefixes took its indent away, so position is what tells).
+        if roles[i] in (Role.CONTEXT, Role.INPUT) and _FRAME.match(lines[i - 1].text):
+            roles[i] = Role.FRAME
     texts = []
     for ln in lines:
         frame = _FRAME.match(ln.text)

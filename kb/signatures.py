@@ -77,9 +77,10 @@ def kind_weight(kind: Kind, text: str) -> float:
     if kind is Kind.CODE:
         return 1.0
     if kind is Kind.FACT:
-        return 0.8  # a shape of the log; a named error on the root-cause line says more
+        return 0.9  # a shape of the log; a named error on the root-cause line says more
     if kind is Kind.EXCEPTION:
-        return 0.15 if text.rsplit(".", 1)[-1] in GENERIC_EXCEPTIONS else 0.8
+        # A class names the family of a failure (`TorchRuntimeError`), not which one.
+        return 0.15 if text.rsplit(".", 1)[-1] in GENERIC_EXCEPTIONS else 0.5
     if kind is Kind.FLAG:
         return 0.3
     if kind is Kind.ENV:

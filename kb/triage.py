@@ -18,7 +18,8 @@ from kb.embedding import Vectors
 from kb.errors import InputError
 from kb.index import Index
 from kb.logtext import decode, looks_binary, normalise
-from kb.reading import Reading, Role, read
+from kb.reading import FACT_TEXT, Reading, Role, read
+from kb.signatures import Kind
 
 _QUERY_LINES = 24
 _DENSE_CHARS = 220  # about 64 tokens of log text: the model's cost grows with every token
@@ -106,12 +107,13 @@ def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> lis
     cache: dict[str, list[int]] = {}
     out = []
     for sigs in index.signatures:
-        strengths: dict[str, float] = {}
+        facts = [sig.weight for sig in sigs if sig.text in reading.facts]
+        # Each signature counts once, on its best line; signatures that share a line are one
+        # piece of evidence (`507903` and `AclmdlRICaptureEnd ... 507903`), so a line counts
+        # with its strongest signature.
         evidence: dict[int, float] = {}
         for sig in sigs:
-            if sig.fragments[0].startswith("@"):
-                if sig.text in reading.facts:
-                    strengths[sig.text] = sig.weight
+            if sig.kind is Kind.FACT:
                 continue
             first = sig.fragments[0]
             if first not in cache:
@@ -121,32 +123,37 @@ def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> lis
                 if weights[line] > best and sig.find(hay.lower[line]):
                     best, best_line = weights[line], line
             if best_line >= 0:
-                key = " ".join(sig.fragments)
-                strengths[key] = max(strengths.get(key, 0.0), sig.weight * best)
                 evidence[best_line] = max(evidence.get(best_line, 0.0), sig.weight * best)
         ranked = sorted(evidence, key=lambda i: (-evidence[i], i))[:3]
         lines = tuple(reading.lines[i].text.strip()[:_EVIDENCE_CHARS] for i in sorted(ranked))
-        out.append(_Hits(ranking.noisy_or(strengths.values()), lines))
+        out.append(_Hits(ranking.noisy_or([*evidence.values(), *facts]), lines))
     return out
 
 
-# Paths, addresses, pids and timestamps cost tokens and carry no meaning for the model.
-_DENSE_NOISE = re.compile(
-    r"\S*/\S*|\b0x[0-9a-f]+\b|\((?:PID|pid)[^)]*\)|\[[^\]]*\d{2}:\d{2}[^\]]*\]|"
-    r"\b\d+(?:\.\d+)?\b(?<!\b\d{6})|[\[\](){}'\"|,;=&*<>^~-]+"
-)
+# Paths, addresses and plain numbers cost tokens and carry no meaning for the model;
+# 6-digit Ascend codes stay. Token filtering, not a regex, so a huge line stays linear.
+_PUNCTUATION = str.maketrans({c: " " for c in "[](){}'\"|,;=&*<>^~"})
+
+
+def _meaningful(token: str) -> bool:
+    if "/" in token or token.startswith("0x"):
+        return False
+    digits = token.strip(".:-")
+    return not digits.replace(".", "").isdigit() or len(digits) == 6
 
 
 def _dense_text(lines: Sequence[str]) -> str:
-    text = " ".join(_DENSE_NOISE.sub(" ", line) for line in lines)
-    return " ".join(text.split())[:_DENSE_CHARS]
+    words: list[str] = []
+    for line in lines:
+        words.extend(t for t in line[:2000].split() if _meaningful(t))
+    return " ".join(" ".join(words).translate(_PUNCTUATION).split())[:_DENSE_CHARS]
 
 
 def _query(reading: Reading) -> tuple[str, str]:
     """Texts for BM25 and for dense search: the error region, or the whole paste if none."""
     if reading.has_errors:
         order = sorted(
-            (i for i, r in enumerate(reading.roles) if r >= Role.WEAK or r is Role.INPUT),
+            (i for i, r in enumerate(reading.roles) if r >= Role.FRAME or r is Role.INPUT),
             key=lambda i: (i != reading.cause, -reading.roles[i], i),
         )
     else:
@@ -154,6 +161,8 @@ def _query(reading: Reading) -> tuple[str, str]:
     picked = [reading.texts[i] for i in order[:_QUERY_LINES]]
     if reading.signature:
         picked.insert(0, reading.signature)
+    # What the reader saw but no line says ("the first request crashed") is evidence too.
+    picked[1:1] = [FACT_TEXT[f] for f in sorted(reading.facts) if f in FACT_TEXT]
     return "\n".join(picked), _dense_text(picked[:8])
 
 
@@ -173,8 +182,15 @@ def _dense(index: Index, text: str) -> Vectors:
 class Triager:
     """Answers pastes and lookups from one index."""
 
-    def __init__(self, index: Index, max_input_bytes: int = 16_000_000, top: int = 3) -> None:
+    def __init__(
+        self,
+        index: Index,
+        calibration: ranking.Calibration | None = None,
+        max_input_bytes: int = 16_000_000,
+        top: int = 3,
+    ) -> None:
         self.index = index
+        self.calibration = calibration or ranking.Calibration.load()
         self.max_input_bytes = max_input_bytes
         self.top = top
 
@@ -192,31 +208,38 @@ class Triager:
             raise InputError("nothing to triage: the input has no text lines")
         return read(lines), notes
 
-    def triage(self, paste: bytes | str, top: int | None = None) -> Triage:
+    def evidence(self, paste: bytes | str) -> tuple[Reading, list[str], list[_Hits], Vectors]:
+        """The paste read, notes, signature hits and the feature row of every entry."""
         reading, notes = self.read(paste)
-        weights = _line_weights(reading)
-        hits = _signature_hits(self.index, reading, weights)
+        hits = _signature_hits(self.index, reading, _line_weights(reading))
         lexical_text, dense_text = _query(reading)
-        lexical = ranking.lexical_channel(self.index.lexical.scores(lexical_text))
-        dense = ranking.dense_channel(_dense(self.index, dense_text))
-        scored = []
-        for i in range(len(self.index.entries)):
-            against = bool(self.index.against[i] & reading.facts)
-            score = ranking.fuse(
-                hits[i].score, float(lexical[i]), float(dense[i]), against, reading.partial
-            )
-            scored.append((score, i))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        matches = tuple(self._match(i, score, hits[i]) for score, i in scored[: top or self.top])
+        rows = ranking.features(
+            np.asarray([h.score for h in hits], dtype=np.float32),
+            self.index.lexical.scores(lexical_text),
+            _dense(self.index, dense_text),
+        )
+        return reading, notes, hits, rows
+
+    def triage(self, paste: bytes | str, top: int | None = None) -> Triage:
+        reading, notes, hits, rows = self.evidence(paste)
+        probability = self.calibration.probability(rows)
+        against = np.asarray([bool(a & reading.facts) for a in self.index.against])
+        probability = np.where(against, probability * ranking.AGAINST_FACTOR, probability)
+        if reading.partial:
+            probability = np.minimum(probability, ranking.PARTIAL_CAP)
+        # Ties (two saturated entries) go to the one with more signature evidence.
+        order = sorted(
+            range(len(rows)), key=lambda i: (-round(float(probability[i]), 4), -rows[i, 0], i)
+        )
+        matches = tuple(
+            self._match(i, round(float(probability[i]), 4), hits[i])
+            for i in order[: top or self.top]
+        )
         verdict = "match" if matches and matches[0].score >= ranking.THRESHOLD else "no_match"
         if reading.partial:
             notes.append(PARTIAL_NOTE)
         channels = {
-            e.id: {
-                "signature": hits[i].score,
-                "lexical": float(lexical[i]),
-                "dense": float(dense[i]),
-            }
+            e.id: dict(zip(ranking.FEATURES, map(float, rows[i]), strict=True))
             for i, e in enumerate(self.index.entries)
         }
         return Triage(verdict, reading.signature, matches, tuple(notes), reading.partial, channels)
@@ -231,12 +254,14 @@ class Triager:
         """On-call lookup by words: entries ranked by BM25 and dense, no abstaining."""
         if not words.strip():
             return []
-        lexical = ranking.lexical_channel(self.index.lexical.scores(words))
-        dense = ranking.dense_channel(_dense(self.index, words))
-        scores = [
-            (ranking.noisy_or((float(lexical[i]), float(dense[i]))), i)
-            for i in range(len(self.index.entries))
-        ]
+        rows = ranking.features(
+            np.zeros(len(self.index.entries), dtype=np.float32),
+            self.index.lexical.scores(words),
+            _dense(self.index, words),
+        )
+        # A lookup has no error to prove: rank by the words alone (lexical and dense).
+        strength = rows[:, 1] * rows[:, 2] + rows[:, 3]
+        scores = [(float(strength[i]) / 2, i) for i in range(len(self.index.entries))]
         scores.sort(key=lambda s: (-s[0], s[1]))
         return [self._match(i, round(s, 4), _Hits(s, ())) for s, i in scores[:top] if s > 0]
 

@@ -25,7 +25,9 @@ def test_non_utf8_log_is_triaged_with_a_note(triager: Triager) -> None:
     paste = "OSError: [Errno 98] Address already in use \xe9\xe8".encode("latin-1")
     result = triager.triage(paste)
     assert result.verdict == "match"
-    assert result.matches[0].entry_id == "server-fails-to-bind-on-8000-or-fails-with-hccl-bind-errors"
+    assert (
+        result.matches[0].entry_id == "server-fails-to-bind-on-8000-or-fails-with-hccl-bind-errors"
+    )
     assert any("not valid UTF-8" in n for n in result.notes)
 
 
