@@ -66,7 +66,8 @@ _WRAPPER = re.compile(
     r"^\s*(?:RuntimeError: cancelled|SystemExit|KeyboardInterrupt)|zmq\.error|"
     r"ValidationError: \d+ validation error|Exception in ASGI application|"
     r"The above exception was the direct cause|During handling of the above exception|"
-    r"MQLLMEngine is already dead|Background loop has errored|HTTP/1\.\d\" 500 Internal Server Error"
+    r"MQLLMEngine is already dead|Background loop has errored|"
+    r"HTTP/1\.\d\" 500 Internal Server Error"
 )
 _BENIGN = re.compile(
     r"No available shared memory broadcast block found|Waiting for pending NCCL work|"
@@ -102,7 +103,9 @@ _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers
 
 # What each fact means, in words a runbook would use: it joins the text that is searched.
 FACT_TEXT = {
-    "@first-request-crash": "startup succeeded and was ready, then the first request crashed the engine",
+    "@first-request-crash": (
+        "startup succeeded and was ready, then the first request crashed the engine"
+    ),
     "@died-after-serving": "the engine died after serving requests for a long time",
     "@capture-in-progress": "startup is still capturing graphs, not ready yet, looks stuck",
     "@long-capture": "graph capture took a very long time during startup",

@@ -7,7 +7,6 @@ paste -> decode and cap -> normalise -> read (roles, root cause, facts)
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
