@@ -7,6 +7,8 @@ Evidence per entry, from three channels:
                 and relative to the best entry for this paste
   dense         best cosine between the error region and any view of the entry: absolute
                 (rescaled) and its margin over the best other entry
+  unnamed_error the paste has an error line, yet nothing the entry names was found in it:
+                words alike are then weak proof (HCCL timeout is not HCCL bind)
 A logistic model over these features gives the probability that the entry is the answer;
 a fact of the paste that speaks against an entry (`@died-after-serving` against false-ready)
 then scales it down by AGAINST_FACTOR, a rule rather than a fitted weight, as the corpus
@@ -29,7 +31,7 @@ from kb.errors import KBError
 from kb.reading import Role
 
 DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration.json"
-FEATURES = ("signature", "lexical", "lexical_rel", "dense", "dense_margin")
+FEATURES = ("signature", "lexical", "lexical_rel", "dense", "dense_margin", "unnamed_error")
 
 THRESHOLD = 0.5  # below: no_match
 HIGH = 0.8
@@ -61,7 +63,8 @@ class Calibration:
 
     def probability(self, features: Vectors) -> Vectors:
         logits = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        probability: Vectors = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return probability
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CALIBRATION) -> Calibration:
@@ -85,7 +88,7 @@ def noisy_or(values: Iterable[float]) -> float:
     return 1.0 - miss
 
 
-def features(signature: Vectors, bm25: Vectors, cosine: Vectors) -> Vectors:
+def features(signature: Vectors, bm25: Vectors, cosine: Vectors, has_cause: bool) -> Vectors:
     """One row per entry, columns as FEATURES."""
     lexical = bm25 / (bm25 + LEXICAL_SCALE)
     lexical_rel = bm25 / bm25.max() if bm25.max() > 0 else np.zeros_like(bm25)
@@ -96,7 +99,8 @@ def features(signature: Vectors, bm25: Vectors, cosine: Vectors) -> Vectors:
         margin = np.clip((cosine - others_best) / (DENSE_CEIL - DENSE_FLOOR), -1.0, 1.0)
     else:
         margin = np.zeros_like(cosine)
-    columns = (signature, lexical, lexical_rel, dense, margin)
+    unnamed = (signature < 0.05) & has_cause
+    columns = (signature, lexical, lexical_rel, dense, margin, unnamed)
     return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
 
 

@@ -216,6 +216,7 @@ class Triager:
             np.asarray([h.score for h in hits], dtype=np.float32),
             self.index.lexical.scores(lexical_text),
             _dense(self.index, dense_text),
+            has_cause=Role.CAUSE in reading.roles,
         )
         return reading, notes, hits, rows
 
@@ -257,6 +258,7 @@ class Triager:
             np.zeros(len(self.index.entries), dtype=np.float32),
             self.index.lexical.scores(words),
             _dense(self.index, words),
+            has_cause=False,
         )
         # A lookup has no error to prove: rank by the words alone (lexical and dense).
         strength = rows[:, 1] * rows[:, 2] + rows[:, 3]
