@@ -13,8 +13,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from kb import DEFAULT_RUNBOOK, KBConfig
-from kb.config import default_cache_dir
+from kb import DEFAULT_RUNBOOK, KBConfig, default_cache_dir
 
 
 class Settings(BaseSettings):

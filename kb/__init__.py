@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb.config import KBConfig
+from kb.config import KBConfig, default_cache_dir
 from kb.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
 from kb.errors import InputError, KBError, ModelNotFoundError, Problem, RunbookError
 from kb.evaluate import Case, Report, evaluate, load_cases
@@ -43,6 +43,7 @@ def load(
 
 
 __all__ = [
+    "BACKGROUND_LOG",
     "DEFAULT_RUNBOOK",
     "Calibration",
     "Case",
@@ -63,6 +64,7 @@ __all__ = [
     "Triage",
     "Triager",
     "check",
+    "default_cache_dir",
     "evaluate",
     "load",
     "load_cases",

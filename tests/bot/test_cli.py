@@ -1,0 +1,186 @@
+"""The `ascend-oncall` command line, as users and scripts call it (DESIGN.md contract)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+ACL = (
+    "(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700] RuntimeError: capture_end: NPU "
+    "function error: c10_npu::acl::AclmdlRICaptureEnd(capture_stream_, &model_ri), error code is 507903\n"
+    "(APIServer pid=1) RuntimeError: Engine core initialization failed. See root cause above.\n"
+)
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+runner = CliRunner()
+
+
+def test_triage_json_follows_the_contract(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(ACL)
+    result = runner.invoke(app, ["triage", str(log), "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["verdict"] == "match"
+    assert answer["signature"].endswith("error code is 507903")
+    best = answer["matches"][0]
+    assert set(best) >= {"entry_id", "title", "score", "confidence", "evidence", "actions"}
+    assert best["entry_id"] == "acl-graph-capture-fails-507903"
+    assert best["title"] == "ACL graph capture fails (507903)"
+    assert best["confidence"] == "high" and 0 <= best["score"] <= 1
+    assert any("507903" in line for line in best["evidence"])
+    assert best["actions"][0] == "Prefer `HCCL_OP_EXPANSION_MODE=AIV` for graph capture stability."
+
+
+def test_triage_reads_stdin_and_top_sets_the_candidates() -> None:
+    result = runner.invoke(app, ["triage", "-", "--json", "--top", "5"], input=ACL)
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["matches"]) == 5
+
+
+def test_triage_human_output_names_entry_evidence_and_numbered_actions(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(ACL)
+    result = runner.invoke(app, ["triage", str(log)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "ACL graph capture fails (507903)" in result.stdout
+    assert "1. Prefer" in result.stdout or "1 Prefer" in result.stdout
+    assert "error code is 507903" in result.stdout
+
+
+def test_no_match_is_said_honestly(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("RuntimeError: CUDA error: device-side assert triggered\n")
+    as_json = json.loads(runner.invoke(app, ["triage", str(log), "--json"]).stdout)
+    assert as_json["verdict"] == "no_match"
+    text = runner.invoke(app, ["triage", str(log)], env={"COLUMNS": "200"}).stdout
+    assert "No runbook entry matches this." in text
+
+
+def test_jsonl_answers_every_line_in_order_and_bad_lines_get_an_error(tmp_path: Path) -> None:
+    cases = tmp_path / "in.jsonl"
+    cases.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "text": ACL}),
+                "not json at all",
+                json.dumps({"text": ""}),
+                json.dumps({"id": "d", "text": "OSError: [Errno 98] Address already in use"}),
+                json.dumps({"txt": "wrong field"}),
+            ]
+        )
+    )
+    result = runner.invoke(app, ["triage", "--jsonl", str(cases)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 5
+    assert (
+        lines[0]["id"] == "a"
+        and lines[0]["matches"][0]["entry_id"] == "acl-graph-capture-fails-507903"
+    )
+    assert "line 2" in lines[1]["error"]
+    assert "nothing to triage" in lines[2]["error"]
+    assert lines[3]["id"] == "d" and lines[3]["verdict"] == "match"
+    assert "line 5" in lines[4]["error"]
+
+
+def test_empty_and_binary_files_fail_with_a_clear_message(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_text("")
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(bytes(range(256)) * 100)
+    for path, message in ((empty, "nothing to triage"), (binary, "looks binary")):
+        result = runner.invoke(app, ["triage", str(path)])
+        assert result.exit_code == 1
+        assert message in result.stderr
+    missing = runner.invoke(app, ["triage", str(tmp_path / "nope.log")])
+    assert missing.exit_code == 1 and "cannot read" in missing.stderr
+
+
+def test_unknown_flag_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["triage", "--frobnicate"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_kb_lint_passes_the_shipped_runbook_and_reports_file_line(tmp_path: Path) -> None:
+    ok = runner.invoke(app, ["kb", "lint"])
+    assert ok.exit_code == 0 and "ok: 17 entries" in ok.stdout
+    bad = tmp_path / "team.md"
+    bad.write_text("## Broken entry\n\nSymptoms:\n\n- x\n")
+    result = runner.invoke(app, ["kb", "lint", "--kb", str(bad)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert f"{bad}:1: section 'Broken entry' has no 'Actions:' list" in result.stdout
+
+
+def test_extra_runbook_entries_are_triaged(tmp_path: Path) -> None:
+    extra = tmp_path / "team.md"
+    extra.write_text(
+        "## NPU out of memory during profiling\n\nSymptoms:\n\n- `NPU out of memory. Tried to allocate`\n\n"
+        "Actions:\n\n1. Lower `--gpu-memory-utilization`.\n"
+    )
+    log = tmp_path / "oom.log"
+    log.write_text(
+        "torch.OutOfMemoryError: NPU out of memory. Tried to allocate 3.00 GiB (NPU 0)\n"
+    )
+    answer = json.loads(
+        runner.invoke(app, ["triage", str(log), "--json", "--kb", str(extra)]).stdout
+    )
+    assert answer["matches"][0]["entry_id"] == "npu-out-of-memory-during-profiling"
+    assert answer["verdict"] == "match"
+
+
+def test_kb_search_finds_entries_by_words() -> None:
+    result = runner.invoke(app, ["kb", "search", "graph", "capture", "507903", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found[0]["entry_id"] == "acl-graph-capture-fails-507903"
+    assert found[0]["actions"]
+    words = runner.invoke(app, ["kb", "search", "port", "already", "bound"], env={"COLUMNS": "200"})
+    assert "Server fails to bind" in words.stdout
+
+
+def test_kb_eval_prints_metrics_and_per_entry_table(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        json.dumps({"id": "p", "text": ACL, "expected": "acl-graph-capture-fails-507903"})
+        + "\n"
+        + json.dumps({"id": "n", "text": "hello, lunch?", "expected": None})
+        + "\n"
+    )
+    result = runner.invoke(app, ["kb", "eval", str(cases), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["metrics"]["top1"] == 1.0 and report["metrics"]["abstain"] == 1.0
+    assert report["per_entry"]["acl-graph-capture-fails-507903"] == {
+        "cases": 1,
+        "top1": 1,
+        "top3": 1,
+    }
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps({"text": "x", "expected": "no-such-entry"}) + "\n")
+    refused = runner.invoke(app, ["kb", "eval", str(wrong)])
+    assert refused.exit_code == 1 and "no-such-entry" in refused.stderr
+
+
+def test_console_script_runs_as_a_real_process(tmp_path: Path, cache_dir: Path) -> None:
+    exe = Path(sys.executable).with_name("ascend-oncall")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONCALL_")}
+    env["ONCALL_CACHE_DIR"] = str(cache_dir)
+    done = subprocess.run(
+        [str(exe), "triage", "-", "--json"],
+        input=ACL.encode(),
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["matches"][0]["entry_id"] == "acl-graph-capture-fails-507903"
+    assert b"Traceback" not in done.stderr
