@@ -11,6 +11,7 @@ from rich.text import Text
 from kb import Match, Report, Triage
 
 _STYLE = {"high": "bold green", "medium": "yellow", "low": "dim"}
+_WORTH_NAMING = 0.05  # candidates below this are noise, not "maybe"
 
 
 def _actions(match: Match) -> RenderableType:
@@ -41,6 +42,7 @@ def triage_view(result: Triage) -> RenderableType:
     else:
         parts.append(Text("No runbook entry matches this.", style="bold red"))
         others, title = result.matches[:3], "Maybe"
+    others = tuple(m for m in others if m.score >= _WORTH_NAMING)
     if others:
         table = Table(title=title, show_header=False, box=None)
         for m in others:
