@@ -102,15 +102,19 @@ def make(text: str, kind: Kind, origin: Origin) -> Signature:
     return Signature(text=text, fragments=frags, kind=kind, origin=origin, weight=weight)
 
 
+# What a runbook's prose names, by kind; the first that fits a whole literal is its kind.
+_NAMED = (
+    (_ACL_CODE, Kind.CODE),
+    (_CANN_CODE, Kind.CODE),
+    (_EXCEPTION, Kind.EXCEPTION),
+    (_FLAG, Kind.FLAG),
+    (_ENV, Kind.ENV),
+)
+
+
 def _classify(literal: str) -> Kind:
     """The kind of an inline-code literal: a bare flag is a flag, a bare code a code."""
-    for pattern, kind in (
-        (_ACL_CODE, Kind.CODE),
-        (_CANN_CODE, Kind.CODE),
-        (_EXCEPTION, Kind.EXCEPTION),
-        (_FLAG, Kind.FLAG),
-        (_ENV, Kind.ENV),
-    ):
+    for pattern, kind in _NAMED:
         if pattern.fullmatch(literal):
             return kind
     return Kind.LITERAL
@@ -121,13 +125,7 @@ def _found_in(text: str) -> Iterable[tuple[str, Kind]]:
         if len(literal.strip(" .:/")) >= 3:
             literal = literal.strip()
             yield literal, _classify(literal)
-    for pattern, kind in (
-        (_ACL_CODE, Kind.CODE),
-        (_CANN_CODE, Kind.CODE),
-        (_EXCEPTION, Kind.EXCEPTION),
-        (_FLAG, Kind.FLAG),
-        (_ENV, Kind.ENV),
-    ):
+    for pattern, kind in _NAMED:
         for found in pattern.findall(text):
             yield found, kind
 
