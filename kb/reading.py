@@ -139,7 +139,25 @@ def _dotted(path: str, func: str | None) -> str:
     return ""
 
 
+# Every pattern below needs one of these words; most lines of a long log have none, so one
+# search sends them straight to the cheap end. tests/kb/test_reading.py checks both paths agree.
+_SUSPECT = re.compile(
+    r"error|exception|exit|interrupt|fault|fail|fatal|unexpected|cancel|code|result|retcode|"
+    r"trace|file \"|"
+    r"\be[a-z][0-9a-z]\d{3}|err\d|dead|died|exited|see |check the|asgi|above exception|"
+    r"handling of|shared memory|pending nccl|unknown vllm|import|no module|breakable|"
+    r"deprecated|\.[a-z]\w*:\s",
+    re.IGNORECASE,
+)
+
+
 def _role(line: LogLine) -> Role:
+    if line.level not in ("ERROR", "CRITICAL", "FATAL") and not _SUSPECT.search(line.text):
+        return Role.INPUT if _INPUT.search(line.text) else Role.CONTEXT
+    return _full_role(line)
+
+
+def _full_role(line: LogLine) -> Role:
     text = line.text
     if _BENIGN.search(text):
         return Role.BENIGN

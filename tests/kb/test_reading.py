@@ -130,3 +130,22 @@ def test_paste_that_stops_inside_a_traceback_is_partial() -> None:
         "RuntimeError: NPU contiguous operator only supported contiguous memory format.\n"
     )
     assert not whole.partial
+
+
+def test_fast_path_gives_every_line_the_same_role_as_the_full_check() -> None:
+    import json
+    from pathlib import Path
+
+    from kb import BACKGROUND_LOG
+    from kb.reading import _full_role, _role
+
+    data = Path(__file__).parents[1] / "data" / "triage_cases"
+    texts = [
+        json.loads(x)["text"]
+        for f in sorted(data.glob("*.jsonl"))
+        for x in f.read_text().splitlines()
+    ]
+    texts.append(BACKGROUND_LOG.read_text())
+    lines = [ln for t in texts for ln in normalise(t).lines]
+    assert len(lines) > 5000
+    assert [_role(ln) for ln in lines] == [_full_role(ln) for ln in lines]
