@@ -109,6 +109,14 @@ def _clip(message: str) -> str:
     return f"{message[: _MAX_LINE - 2000]} [...] {message[-2000:]}"
 
 
+def _seconds(hms: str | None, mmdd: str | None) -> int | None:
+    if not hms:
+        return None
+    h, mi, s = (int(x) for x in hms.split(":"))
+    day = int(mmdd[3:]) if mmdd else 0
+    return ((day * 24 + h) * 60 + mi) * 60 + s
+
+
 def normalise(text: str) -> Paste:
     """Clean lines of a paste (already decoded and capped)."""
     text = _ANSI.sub("", text)
@@ -119,29 +127,23 @@ def normalise(text: str) -> Paste:
     for no, line in physical:
         if "[repeated" in line:
             line = _REPEATED.sub("", line)
-        level = source = None
-        seconds: int | None = None
+        level = source = hms = mmdd = None
         pos = 0
-        while m := _PREFIX.match(line, pos):
-            if m.end() == pos:
-                break
-            level = m.group("level") or level
-            source = m.group("proc") or m.group("service") or source
-            if m.group("rank"):
-                source = f"rank{m.group('rank')}"
-            hms = m.group("hms") or m.group("hms2")
-            if hms:
-                h, mi, s = (int(x) for x in hms.split(":"))
-                day = int(m.group("mmdd")[3:]) if m.group("mmdd") else 0
-                seconds = ((day * 24 + h) * 60 + mi) * 60 + s
+        while (m := _PREFIX.match(line, pos)) and m.end() > pos:
+            lv, proc, service, rank, t1, t2, day = m.group(
+                "level", "proc", "service", "rank", "hms", "hms2", "mmdd"
+            )
+            level = lv or level
+            source = f"rank{rank}" if rank else proc or service or source
+            hms, mmdd = (t1 or t2 or hms), (day or mmdd)
             pos = m.end()
         message = _clip(line[pos:].rstrip())
-        if not message.strip() or _DROP.match(message):
-            continue
         # The same message from many ranks or repeated retries is read once.
-        if message in seen:
+        if message in seen or not message.strip() or _DROP.match(message):
             continue
         seen.add(message)
-        lines.append(LogLine(no, message, level.upper() if level else None, source, seconds))
+        lines.append(
+            LogLine(no, message, level.upper() if level else None, source, _seconds(hms, mmdd))
+        )
     total = text.count("\n") + 1 if text else 0
     return Paste(tuple(lines), total, ())
