@@ -1,7 +1,5 @@
-"""The `ascend-oncall` command: triage, runbook lookup, lint and eval (more to come).
-
-The CLI is a front end: it builds settings, calls the core, and turns domain errors into
-words and exit codes. Exit codes: 0 done, 1 bad input or runbook, 2 usage.
+"""The `ascend-oncall` command line: a front end that builds settings, calls the core,
+and turns domain errors into words and exit codes (0 done, 1 bad input or runbook, 2 usage).
 """
 
 from __future__ import annotations
@@ -13,13 +11,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from bot.settings import Settings, work_offline
-from bot.terminal import report_view, search_view, triage_view
+from bot.terminal import report_view, search_view, splits_view, triage_view
 from kb import InputError, KBError, Triager, check, evaluate, load, load_cases
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="On-call triage of vLLM / vllm-ascend logs against the team's runbook.",
+)
 kb_app = typer.Typer(no_args_is_help=True, help="The runbook knowledge base.")
 app.add_typer(kb_app, name="kb")
 
@@ -34,13 +38,23 @@ NoDefault = Annotated[bool, typer.Option("--no-default-kb", help="Leave out the 
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages carry runbook and log text: never let rich read "[...]" in them as markup.
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     return typer.Exit(code)
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ONCALL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"bad setting: {problems}") from exc
+
+
 def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
-    settings = Settings()
-    config = settings.kb_config(extra=kb, default=False if no_default else None)
+    config = _settings().kb_config(extra=kb, default=False if no_default else None)
     try:
         return load(config.model_copy(update={"top": top}))
     except KBError as exc:
@@ -54,7 +68,7 @@ def triage(
     jsonl: Annotated[
         Path | None, typer.Option("--jsonl", help='JSONL of {"text": ...}; one result per line.')
     ] = None,
-    top: Annotated[int, typer.Option(min=1, max=17 * 10, help="Candidates to list.")] = 3,
+    top: Annotated[int, typer.Option(min=1, max=50, help="Candidates to list.")] = 3,
     kb: KBOption = None,
     no_default_kb: NoDefault = False,
 ) -> None:
@@ -64,7 +78,9 @@ def triage(
         return
     if path in (None, "-"):
         if sys.stdin.isatty():
-            raise _fail("give a log file, or pipe the log in with '-'", 2)
+            raise _fail(
+                "no log given: name a file, or pipe one in (cmd | ascend-oncall triage -)", 2
+            )
         data = sys.stdin.buffer.read()
     else:
         try:
@@ -83,41 +99,47 @@ def triage(
 
 
 def _triage_jsonl(path: Path, triager: Triager) -> None:
+    """One answer per input line, in order; a bad line gets an error object and the rest go on."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from exc
     for no, line in enumerate(lines, start=1):
-        try:
-            item = json.loads(line)
-            text = item["text"]
-            if not isinstance(text, str):
-                raise TypeError("'text' is not a string")
-            answer: dict[str, object] = triager.triage(text).to_dict()
-        except (ValueError, KeyError, TypeError) as exc:
-            answer = {"error": f"line {no}: not an object with a 'text' string ({exc})"}
-        except InputError as exc:
-            answer = {"error": f"line {no}: {exc}"}
-        if isinstance(item := _maybe_id(line), str):
-            answer = {"id": item, **answer}
+        item_id, text, problem = _jsonl_item(line)
+        answer: dict[str, object] = {} if item_id is None else {"id": item_id}
+        if problem is None:
+            try:
+                answer |= triager.triage(text).to_dict()
+            except InputError as exc:
+                problem = str(exc)
+        if problem is not None:
+            answer |= {"verdict": "error", "error": f"line {no}: {problem}"}
         print(json.dumps(answer, ensure_ascii=False), flush=True)
 
 
-def _maybe_id(line: str) -> object:
+def _jsonl_item(line: str) -> tuple[object, str, str | None]:
+    """(id, text, problem) of one input line."""
+    if not line.strip():
+        return None, "", "blank line"
     try:
-        parsed = json.loads(line)
+        item = json.loads(line)
     except ValueError:
-        return None
-    return parsed.get("id") if isinstance(parsed, dict) else None
+        return None, "", "not JSON"
+    if not isinstance(item, dict):
+        return None, "", 'not a JSON object with a "text" field'
+    text = item.get("text")
+    if not isinstance(text, str):
+        return item.get("id"), "", 'no "text" string in the object'
+    return item.get("id"), text, None
 
 
 @kb_app.command("lint")
 def kb_lint(kb: KBOption = None, no_default_kb: NoDefault = False) -> None:
     """Check runbooks; report each malformed section with file:line."""
-    config = Settings().kb_config(extra=kb, default=False if no_default_kb else None)
+    config = _settings().kb_config(extra=kb, default=False if no_default_kb else None)
     entries, problems = check(config.runbooks)
-    for p in problems:
-        out.print(f"{p.path}:{p.line}: {p.message}", highlight=False, soft_wrap=True)
+    for p in sorted(problems, key=lambda p: (p.path, p.line)):
+        out.print(Text(str(p)), soft_wrap=True)
     if problems:
         raise _fail(f"{len(problems)} problem(s) in {len(config.runbooks)} runbook source(s)")
     out.print(f"ok: {len(entries)} entries in {len(config.runbooks)} runbook source(s)")
@@ -153,7 +175,9 @@ def kb_eval(
     """Score triage on labelled cases: top-1, top-3, abstain, MRR, per entry."""
     try:
         loaded = load_cases(cases)
-    except (OSError, InputError) as exc:
+    except OSError as exc:
+        raise _fail(f"cannot read {cases}: {exc.strerror}") from exc
+    except InputError as exc:
         raise _fail(str(exc)) from exc
     if split:
         loaded = [c for c in loaded if c.split == split]
@@ -177,8 +201,7 @@ def kb_eval(
     out.print(report_view(report, f"{cases.name}" + (f" [{split}]" if split else "")))
     splits = sorted({c.split for c in loaded})
     if len(splits) > 1:
-        for name in splits:
-            out.print(name, report.split(name).metrics())
+        out.print(splits_view(report, splits))
 
 
 def main() -> None:

@@ -88,3 +88,16 @@ def report_view(report: Report, heading: str) -> RenderableType:
         got = o.ranked[0] if o.verdict == "match" and o.ranked else "(no_match)"
         failures.add_row(o.case.id, o.case.expected or "(no_match)", f"{got} {o.top_score:.2f}")
     return Group(summary, per_entry, failures if report.failures() else Text("no misses"))
+
+
+def splits_view(report: Report, splits: list[str]) -> RenderableType:
+    table = Table(title="by split", show_header=True)
+    for column in ("split", "cases", "top-1", "top-3", "abstain", "mrr"):
+        table.add_column(column, justify="right")
+    for name in splits:
+        m = report.split(name).metrics()
+        abstain = f"{m['abstain']:.1%}" if m["negatives"] else "n/a"
+        top1 = f"{m['top1']:.1%}" if m["positives"] else "n/a"
+        top3 = f"{m['top3']:.1%}" if m["positives"] else "n/a"
+        table.add_row(name, str(m["cases"]), top1, top3, abstain, f"{m['mrr']:.3f}")
+    return table

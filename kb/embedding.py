@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,7 +96,3 @@ class HashEmbedder:
                 out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-
-def describe(embedder: Embedder) -> str:
-    return json.dumps({"fingerprint": embedder.fingerprint, "type": type(embedder).__name__})

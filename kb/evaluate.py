@@ -101,21 +101,34 @@ def _share(flags: Iterable[bool]) -> float:
 
 def load_cases(path: Path) -> list[Case]:
     cases = []
-    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    for no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            cases.append(
-                Case(
-                    str(raw.get("id", f"{path.name}:{no}")),
-                    raw["text"],
-                    raw.get("expected"),
-                    raw.get("split", "all"),
-                )
+        except ValueError as exc:
+            raise InputError(f"{path}:{no}: not JSON ({exc})") from exc
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("text"), str)
+            or not raw["text"].strip()
+        ):
+            raise InputError(f'{path}:{no}: a case is an object with a non-empty "text" string')
+        expected = raw.get("expected")
+        if expected is not None and not isinstance(expected, str):
+            raise InputError(f'{path}:{no}: "expected" is an entry id or null')
+        cases.append(
+            Case(
+                str(raw.get("id", f"{path.name}:{no}")),
+                raw["text"],
+                expected,
+                str(raw.get("split", "all")),
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{path}:{no}: not a case object with a 'text' field ({exc})") from exc
+        )
     return cases
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.embedding import Embedder, Vectors
+from kb.errors import KBError
 from kb.hints import Hint
 from kb.lexical import Lexical
 from kb.runbook import Entry
@@ -31,7 +32,7 @@ from kb.signatures import Signature
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2  # 2: entries kept in order (rows of the saved index follow it)
 _KEEP_OLD_INDEXES = 3
 
 
@@ -54,9 +55,6 @@ class Index:
     whole: faiss.Index  # one row per whole entry: the dense-only baseline
     embedder: Embedder
     folder: Path | None
-
-    def position(self, entry_id: str) -> int | None:
-        return next((i for i, e in enumerate(self.entries) if e.id == entry_id), None)
 
 
 _CONTEXT_FACTOR = 0.25
@@ -118,7 +116,7 @@ class _VectorStore:
             try:
                 with np.load(self.path) as data:
                     self.known = {k: data[k] for k in data.files}
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # a damaged cache (bad zip, bad pickle) is rebuilt
                 log.warning("vector cache %s unreadable, re-embedding: %s", self.path, exc)
 
     def embed(self, texts: list[str]) -> Vectors:
@@ -135,10 +133,15 @@ class _VectorStore:
     def _save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.path.parent, suffix=".npz", delete=False) as f:
-            np.savez(f, **self.known)  # type: ignore[arg-type]
-        Path(f.name).replace(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                dir=self.path.parent, suffix=".npz", delete=False
+            ) as f:
+                np.savez(f, **self.known)  # type: ignore[arg-type]
+            Path(f.name).replace(self.path)
+        except OSError as exc:
+            log.warning("could not write vector cache %s: %s", self.path, exc)
 
 
 def manifest_of(
@@ -150,7 +153,7 @@ def manifest_of(
     return {
         "schema": SCHEMA,
         "model": embedder.fingerprint,
-        "entries": {e.id: e.content_hash for e in entries},
+        "entries": [[e.id, e.content_hash] for e in entries],
         "hints": _hash(repr(sorted((k, repr(v)) for k, v in hints.items()))),
         "examples": _hash(repr(sorted((x.entry_id, x.text) for x in examples))),
     }
@@ -165,6 +168,8 @@ def build(
     background: Sequence[str] = (),
 ) -> Index:
     """The index for these entries, loaded from the cache when it matches, else built."""
+    if not entries:
+        raise KBError("the runbooks hold no entries: nothing to triage against")
     hints = {k: v for k, v in (hints or {}).items() if any(e.id == k for e in entries)}
     manifest = manifest_of(entries, hints, examples, embedder)
     key = _hash(json.dumps(manifest, sort_keys=True))

@@ -27,7 +27,8 @@ _PREFIX = re.compile(
     |(?:>\s?)                                                   # chat quote
     |(?:[-*\u2022]\s+(?=\S))                                     # chat bullet
     |(?:(?P<service>[A-Za-z0-9][\w.-]*)\s+\|\s?)                 # docker-compose "vllm-1  | "
-    |(?:\((?P<proc>[A-Za-z_][^()]*?)\s+pid=\d+[^)]*\)\s*)        # (EngineCore_DP0 pid=12)
+    |(?:\((?P<proc>[A-Za-z_][\w.:=-]*(?:\ (?!pid=)[\w.:=,\[\]-]+)*)
+        \s+pid=\d+[^)]*\)\s*)                                       # (VllmWorker rank=0 pid=12)
     |(?:\[rank(?P<rank>\d+)\]:\s?)                               # [rank3]:
     |(?:(?P<level>INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|FATAL)
         (?::\s+|\s+(?P<mmdd>\d\d-\d\d)\s+(?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?\s*
@@ -63,17 +64,26 @@ def decode(data: bytes | str, max_bytes: int) -> tuple[str, list[str]]:
     notes: list[str] = []
     raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     if len(raw) > max_bytes:
-        head = max_bytes // 8
-        tail = max_bytes - head
+        head, tail = max_bytes // 8, max_bytes - max_bytes // 8
         notes.append(
-            f"input is {len(raw) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB cap: read the "
-            f"first {head / 1e6:.1f} MB and the last {tail / 1e6:.1f} MB, skipped the middle"
+            f"input is {_size(len(raw))}, over the {_size(max_bytes)} cap: read the first "
+            f"{_size(head)} and the last {_size(tail)}, skipped the middle"
         )
-        raw = raw[:head] + b"\n" + raw[-tail:]
+        start = len(raw) - tail
+        while start < len(raw) and raw[start] & 0xC0 == 0x80:  # not inside a UTF-8 character
+            start += 1
+        end = head
+        while end > 0 and raw[end] & 0xC0 == 0x80:
+            end -= 1
+        raw = raw[:end] + b"\n" + raw[start:]
     text = raw.decode("utf-8", errors="replace")
     if "\ufffd" in text and isinstance(data, bytes):
         notes.append("input is not valid UTF-8: undecodable bytes were replaced")
     return text, notes
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} KB"
 
 
 def looks_binary(text: str) -> bool:
@@ -125,6 +135,7 @@ def normalise(text: str) -> Paste:
     seen: set[str] = set()
     physical = _split(text)
     for no, line in physical:
+        line = _clip(line)
         if "[repeated" in line:
             line = _REPEATED.sub("", line)
         level = source = hms = mmdd = None
@@ -137,7 +148,7 @@ def normalise(text: str) -> Paste:
             source = f"rank{rank}" if rank else proc or service or source
             hms, mmdd = (t1 or t2 or hms), (day or mmdd)
             pos = m.end()
-        message = _clip(line[pos:].rstrip())
+        message = line[pos:].rstrip()
         # The same message from many ranks or repeated retries is read once.
         if message in seen or not message.strip() or _DROP.match(message):
             continue

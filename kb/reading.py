@@ -52,9 +52,11 @@ _INPUT = re.compile(
     r"^\s*\$\s+\S|^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
     r"(?:python3?\s+-m\s+)?vllm[\s.]|curl\s|docker\s+run|python3?\s+-c\s)|"
     r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:|"
-    r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S|--[a-z][\w-]+.*\s--[a-z][\w-]+"
+    r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S"
 )
-_TRACEBACK = re.compile(r"^\s*Trace[bB]ack \(most recent call last\):")
+_FLAG_TOKEN = re.compile(r"(?:^|\s)--[a-z][\w-]*")
+_TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
+_CANN_TRACEBACK = re.compile(r"^\s*TraceBack \(most recent call last\):")  # ends a CANN report
 _UNWRAP = (
     re.compile(r"Worker failed with error '(?P<inner>.+)'(?:, please check the stack trace.*)?$"),
     re.compile(r"NPUModelRunner failed, error is (?P<inner>.+)$"),
@@ -124,6 +126,10 @@ class Reading:
     partial: bool  # the paste stops inside a traceback: its last lines are missing
 
     @property
+    def only_wrappers(self) -> bool:
+        return self.cause is None and Role.WRAPPER in self.roles
+
+    @property
     def has_errors(self) -> bool:
         """Anything in the paste says something failed (a cause, a wrapper, a traceback)."""
         return any(r >= Role.FRAME or r is Role.WRAPPER for r in self.roles)
@@ -155,8 +161,13 @@ def _role(line: LogLine) -> Role:
     if line.level not in ("ERROR", "CRITICAL", "FATAL"):
         low = line.text.lower()
         if not any(w in low for w in _SUSPECT_WORDS) and not _SUSPECT_SHAPES.search(line.text):
-            return Role.INPUT if _INPUT.search(line.text) else Role.CONTEXT
+            return Role.INPUT if _is_input(line.text) else Role.CONTEXT
     return _full_role(line)
+
+
+def _is_input(text: str) -> bool:
+    """A command, config or reply the user pasted: two flags on a line count as a command."""
+    return bool(_INPUT.search(text)) or len(_FLAG_TOKEN.findall(text, 0, 2000)) >= 2
 
 
 def _full_role(line: LogLine) -> Role:
@@ -176,7 +187,7 @@ def _full_role(line: LogLine) -> Role:
         if exc and exc.group("name").endswith(("Exit", "Interrupt")):
             return Role.WRAPPER
         return Role.CAUSE
-    if _CANN_GENERIC.search(text):
+    if _CANN_GENERIC.search(text) or _CANN_TRACEBACK.match(text):
         return Role.WEAK
     if _CANN.search(text) and _FAILED_WORDS.search(text):
         return Role.CAUSE
@@ -186,7 +197,7 @@ def _full_role(line: LogLine) -> Role:
         return Role.WEAK
     if line.level is None and _TRACEBACK.match(text):
         return Role.FRAME
-    if _INPUT.search(text):
+    if _is_input(text):
         return Role.INPUT
     return Role.CONTEXT
 
@@ -257,8 +268,9 @@ def read(lines: Sequence[LogLine]) -> Reading:
         frame = _FRAME.match(ln.text)
         dotted = _dotted(frame.group("path"), frame.group("func")) if frame else ""
         texts.append(f"{ln.text} {dotted}" if dotted else ln.text)
+    # A wrapper is never the root cause: with only wrappers, the cause was not pasted.
     cause = None
-    for wanted in (Role.CAUSE, Role.WEAK, Role.WRAPPER):
+    for wanted in (Role.CAUSE, Role.WEAK):
         cause = next((i for i, r in enumerate(roles) if r is wanted), None)
         if cause is not None:
             break

@@ -76,7 +76,8 @@ def _parse_file(path: Path) -> tuple[list[_Section], list[Problem]]:
     def problem(lineno: int, message: str) -> None:
         problems.append(Problem(str(path), lineno, message))
 
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: splitlines() would also break at form feeds and U+2028 inside text.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if current is not None:
             current.raw.append(line)
         if fence_line:
@@ -150,6 +151,10 @@ def check(paths: Sequence[Path]) -> tuple[list[Entry], list[Problem]]:
     entries: list[Entry] = []
     problems: list[Problem] = []
     first_seen: dict[str, str] = {}
+    if not paths:
+        problems.append(
+            Problem("(settings)", 0, "no runbook configured: give --kb PATH or keep the default")
+        )
     for path in _runbook_files(paths):
         if isinstance(path, Problem):
             problems.append(path)
@@ -196,13 +201,19 @@ def parse(paths: Sequence[Path] = (DEFAULT_RUNBOOK,)) -> list[Entry]:
 
 
 def _runbook_files(paths: Iterable[Path]) -> Iterable[Path | Problem]:
+    """Each runbook file once, in the order given, even if named twice or via a folder."""
+    seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
             found = sorted(path.rglob("*.md"))
             if not found:
                 yield Problem(str(path), 0, "folder holds no .md runbook")
-            yield from found
         elif path.is_file():
-            yield path
+            found = [path]
         else:
             yield Problem(str(path), 0, "no such runbook file or folder")
+            continue
+        for file in found:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                yield file

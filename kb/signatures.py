@@ -65,8 +65,6 @@ GENERIC_EXCEPTIONS = frozenset(
     }
 )  # fmt: skip
 
-_ORIGIN_WEIGHT = {Origin.TITLE: 1.0, Origin.SYMPTOM: 1.0, Origin.HINT: 1.0}
-
 
 def fragments_of(text: str) -> tuple[str, ...]:
     return tuple(f for f in (p.strip().lower() for p in _ELLIPSIS.split(text)) if f)
@@ -97,7 +95,7 @@ def kind_weight(kind: Kind, text: str) -> float:
 
 
 def make(text: str, kind: Kind, origin: Origin) -> Signature:
-    weight = round(kind_weight(kind, text) * _ORIGIN_WEIGHT[origin], 3)
+    weight = round(kind_weight(kind, text), 3)
     frags = (text.lower(),) if kind is Kind.FACT else fragments_of(text)
     return Signature(text=text, fragments=frags, kind=kind, origin=origin, weight=weight)
 

@@ -23,11 +23,17 @@ from kb.signatures import Kind
 _QUERY_LINES = 24
 _DENSE_CHARS = 220  # about 64 tokens of log text: the model's cost grows with every token
 _EVIDENCE_CHARS = 300
-_CANDIDATES = 8
+_WORTH_LISTING = 0.02  # a lookup lists no entry that shares nothing with the words
 
 PARTIAL_NOTE = (
     "The paste stops inside a traceback: its last lines, with the exception, are missing. "
     "This is the likely entry; paste the end of the log to confirm."
+)
+
+
+WRAPPER_NOTE = (
+    "Only wrapper lines were pasted (EngineDeadError, 'See root cause above', ...): the cause "
+    "is logged above them. Paste the lines before the first wrapper."
 )
 
 
@@ -62,7 +68,7 @@ class Triage:
 
 
 @dataclass(frozen=True)
-class _Hits:
+class SignatureHits:
     score: float
     evidence: tuple[str, ...]
 
@@ -101,7 +107,7 @@ class _Haystack:
         return found
 
 
-def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> list[_Hits]:
+def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> list[SignatureHits]:
     hay = _Haystack(reading)
     cache: dict[str, list[int]] = {}
     out = []
@@ -125,7 +131,7 @@ def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> lis
                 evidence[best_line] = max(evidence.get(best_line, 0.0), sig.weight * best)
         ranked = sorted(evidence, key=lambda i: (-evidence[i], i))[:3]
         lines = tuple(reading.lines[i].text.strip()[:_EVIDENCE_CHARS] for i in sorted(ranked))
-        out.append(_Hits(ranking.noisy_or([*evidence.values(), *facts]), lines))
+        out.append(SignatureHits(ranking.noisy_or([*evidence.values(), *facts]), lines))
     return out
 
 
@@ -207,7 +213,9 @@ class Triager:
             raise InputError("nothing to triage: the input has no text lines")
         return read(lines), notes
 
-    def evidence(self, paste: bytes | str) -> tuple[Reading, list[str], list[_Hits], Vectors]:
+    def evidence(
+        self, paste: bytes | str
+    ) -> tuple[Reading, list[str], list[SignatureHits], Vectors]:
         """The paste read, notes, signature hits and the feature row of every entry."""
         reading, notes = self.read(paste)
         hits = _signature_hits(self.index, reading, _line_weights(reading))
@@ -232,22 +240,24 @@ class Triager:
             range(len(rows)), key=lambda i: (-round(float(probability[i]), 4), -rows[i, 0], i)
         )
         matches = tuple(
-            self._match(i, round(float(probability[i]), 4), hits[i])
+            self._match(i, round(float(probability[i]), 4), hits[i].evidence)
             for i in order[: top or self.top]
         )
         verdict = "match" if matches and matches[0].score >= ranking.THRESHOLD else "no_match"
         if reading.partial:
             notes.append(PARTIAL_NOTE)
+        if reading.only_wrappers:
+            notes.append(WRAPPER_NOTE)
         channels = {
             e.id: dict(zip(ranking.FEATURES, map(float, rows[i]), strict=True))
             for i, e in enumerate(self.index.entries)
         }
         return Triage(verdict, reading.signature, matches, tuple(notes), reading.partial, channels)
 
-    def _match(self, i: int, score: float, hits: _Hits) -> Match:
+    def _match(self, i: int, score: float, evidence: tuple[str, ...]) -> Match:
         entry = self.index.entries[i]
         return Match(
-            entry.id, entry.title, score, ranking.confidence(score), hits.evidence, entry.actions
+            entry.id, entry.title, score, ranking.confidence(score), evidence, entry.actions
         )
 
     def search(self, words: str, top: int = 5) -> list[Match]:
@@ -264,21 +274,5 @@ class Triager:
         strength = rows[:, 1] * rows[:, 2] + rows[:, 3]
         scores = [(float(strength[i]) / 2, i) for i in range(len(self.index.entries))]
         scores.sort(key=lambda s: (-s[0], s[1]))
-        return [self._match(i, round(s, 4), _Hits(s, ())) for s, i in scores[:top] if s > 0]
-
-    # Baselines for the benchmark: one channel each, nothing else.
-    def dense_only(self, paste: str) -> list[tuple[str, float]]:
-        vector = self.index.embedder.embed([paste[: _DENSE_CHARS * 4]])
-        sims, rows = self.index.whole.search(vector, len(self.index.entries))
-        return [
-            (self.index.entries[int(r)].id, float(s)) for s, r in zip(sims[0], rows[0], strict=True)
-        ]
-
-    def bm25_only(self, paste: str) -> list[tuple[str, float]]:
-        scores = self.index.lexical.scores(paste)
-        order = np.argsort(-scores, kind="stable")
-        return [(self.index.entries[int(i)].id, float(scores[i])) for i in order]
-
-
-def entries_table(index: Index) -> Sequence[tuple[str, str]]:
-    return [(e.id, e.title) for e in index.entries]
+        found = [(s, i) for s, i in scores[:top] if s >= _WORTH_LISTING]
+        return [self._match(i, round(s, 4), ()) for s, i in found]

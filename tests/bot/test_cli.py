@@ -109,6 +109,28 @@ def test_unknown_flag_is_a_usage_error() -> None:
     assert "No such option" in result.output
 
 
+def test_markup_like_text_in_runbooks_is_printed_as_is(tmp_path: Path) -> None:
+    bad = tmp_path / "rb.md"
+    bad.write_text("## A\nSymptoms:\n- a\nActions:\n[rank0]: foo [/] bar\n")
+    result = runner.invoke(app, ["kb", "lint", "--no-default-kb", "--kb", str(bad)])
+    assert result.exit_code == 1
+    assert "'[rank0]: foo [/] bar'" in result.stdout
+
+
+def test_no_runbook_at_all_is_a_clear_error() -> None:
+    lint = runner.invoke(app, ["kb", "lint", "--no-default-kb"])
+    assert lint.exit_code == 1 and "no runbook configured" in lint.stdout
+    triage = runner.invoke(app, ["triage", "-", "--no-default-kb"], input="RuntimeError: x\n")
+    assert triage.exit_code == 1 and "no runbook configured" in triage.stderr
+
+
+def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONCALL_MAX_INPUT_BYTES", "lots")
+    result = runner.invoke(app, ["triage", "-"], input="x\n")
+    assert result.exit_code == 1
+    assert "ONCALL_MAX_INPUT_BYTES" in result.stderr and "Traceback" not in result.output
+
+
 def test_kb_lint_passes_the_shipped_runbook_and_reports_file_line(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["kb", "lint"])
     assert ok.exit_code == 0 and "ok: 17 entries" in ok.stdout

@@ -42,7 +42,7 @@ def test_a_50_mb_paste_is_capped_with_a_message_and_the_tail_is_still_read(
     paste = noise * (50_000_000 // len(noise)) + tail
     small = Triager(triager.index, max_input_bytes=2_000_000)
     result = small.triage(paste)
-    assert any("over the 2 MB cap" in n for n in result.notes)
+    assert any("over the 2.0 MB cap" in n for n in result.notes)
     assert result.matches[0].entry_id == "acl-graph-capture-fails-507903"
 
 

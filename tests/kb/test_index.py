@@ -82,3 +82,14 @@ def test_without_a_cache_dir_nothing_is_written(tmp_path: Path) -> None:
     index = build(parse([rb]), HashEmbedder(), cache_dir=None)
     assert index.folder is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rb.md"]
+
+
+def test_reordered_runbooks_do_not_reuse_an_index_built_in_another_order(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.md", tmp_path / "b.md"
+    a.write_text("## Alpha failure\nSymptoms:\n- `AlphaSpecificError`\nActions:\n1. a\n")
+    b.write_text("## Beta failure\nSymptoms:\n- `BetaSpecificError`\nActions:\n1. b\n")
+    cfg = KBConfig(runbooks=(a, b), hints=None, cache_dir=tmp_path / "cache")
+    load(cfg, embedder=HashEmbedder())
+    swapped = load(cfg.model_copy(update={"runbooks": (b, a)}), embedder=HashEmbedder())
+    answer = swapped.triage("BetaSpecificError: boom")
+    assert answer.matches[0].entry_id == "beta-failure"

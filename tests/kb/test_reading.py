@@ -54,7 +54,7 @@ def test_npu_model_runner_wrapper_is_unwrapped() -> None:
     assert r.signature == "AtbRingMLAGetWorkspaceSize failed"
 
 
-def test_warnings_do_not_win_over_errors_and_only_wrappers_still_give_a_signature() -> None:
+def test_warnings_do_not_win_over_errors_and_wrappers_are_never_the_root_cause() -> None:
     r = reading_of(
         "WARNING 11-28 10:00:00 [importing.py:44] ModuleNotFoundError: No module named 'triton'\n"
         "ERROR 11-28 10:00:01 [x.py:1] OSError: [Errno 98] Address already in use\n"
@@ -63,7 +63,7 @@ def test_warnings_do_not_win_over_errors_and_only_wrappers_still_give_a_signatur
     only = reading_of(
         "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n"
     )
-    assert only.signature and "EngineDeadError" in only.signature
+    assert only.signature is None and only.only_wrappers
 
 
 STARTED = (
@@ -113,6 +113,17 @@ def test_log_that_stops_during_graph_capture_without_errors_is_capture_in_progre
     assert "@capture-in-progress" not in reading_of(finished).facts
     crashed = capturing + "RuntimeError: NPU function error: error code is 507903\n"
     assert "@capture-in-progress" not in reading_of(crashed).facts
+
+
+def test_cann_traceback_block_ends_a_complete_report_and_is_not_partial() -> None:
+    r = reading_of(
+        "[rank0]: RuntimeError: createHCCLComm: HCCL function error: HcclGetRootInfo(&hcclID), error code is 11\n"
+        "[rank0]: EJ0003: [PID: 159] Failed to bind the IP port. Reason: The IP address and port have been bound already.\n"
+        "[rank0]:         TraceBack (most recent call last):\n"
+        "[rank0]:         host nic listen start failed, port[60000], return[11][FUNC:StartListenSocket]\n"
+    )
+    assert not r.partial
+    assert r.signature and r.signature.endswith("error code is 11")
 
 
 def test_paste_that_stops_inside_a_traceback_is_partial() -> None:
