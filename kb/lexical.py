@@ -91,8 +91,9 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-# bm25s sets its own logger to DEBUG at import, which floods any handler the app sets up.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+def _quiet_bm25s() -> None:
+    # bm25s sets its own logger to DEBUG at import, which floods any handler the app sets up.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class Lexical:
@@ -104,6 +105,7 @@ class Lexical:
 
     @classmethod
     def build(cls, documents: list[str]) -> Lexical:
+        _quiet_bm25s()
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index([tokenize(d) or ["-"] for d in documents], show_progress=False)
         return cls(retriever)
@@ -119,4 +121,5 @@ class Lexical:
 
     @classmethod
     def load(cls, folder: Path) -> Lexical:
+        _quiet_bm25s()
         return cls(bm25s.BM25.load(str(folder)))

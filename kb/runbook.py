@@ -29,7 +29,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 def slugify(title: str) -> str:
     """Stable id of an entry: its title, lower-case, words joined by '-'."""
     text = re.sub(r"['\u2019`]", "", title.lower())
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return re.sub(r"[\W_]+", "-", text).strip("-")  # letters of any script stay
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ def test_ids_are_stable_slugs_of_titles() -> None:
     assert slugify("Server fails to bind on `:8000` or fails with HCCL bind errors") == (
         "server-fails-to-bind-on-8000-or-fails-with-hccl-bind-errors"
     )
+    assert slugify("Café crash") != slugify("Cafè crash")
+    assert slugify("显存不足 OOM") == "显存不足-oom"
 
 
 def test_actions_keep_inline_and_fenced_code() -> None:
