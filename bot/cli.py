@@ -15,12 +15,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from bot import console
+from bot.core import Oncall
+from bot.errors import BotError
+from bot.service import check_slack, manifest, open_oncall, serve
 from bot.settings import Settings, work_offline
 from bot.terminal import report_view, search_view, splits_view, triage_view
 from kb import InputError, KBError, Triager, check, evaluate, load, load_cases
 
 app = typer.Typer(
-    no_args_is_help=True,
     add_completion=False,
     help="On-call triage of vLLM / vllm-ascend logs against the team's runbook.",
 )
@@ -47,10 +50,13 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"ONCALL_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise _fail(f"bad setting: {problems}") from exc
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    name = "_".join(map(str, loc)).upper()
+    return name if name.startswith("SLACK_") else f"ONCALL_{name}"
 
 
 def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
@@ -59,6 +65,68 @@ def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
         return load(config.model_copy(update={"top": top}))
     except KBError as exc:
         raise _fail(str(exc)) from exc
+
+
+@app.callback(invoke_without_command=True)
+def start(ctx: typer.Context) -> None:
+    """With no command: the Slack bot when Slack tokens are set, else the console."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    if settings.slack_configured:
+        _serve(settings)
+        return
+    err.print(
+        "No Slack tokens (SLACK_BOT_TOKEN) are set, so this is the console: the same "
+        "commands, in this terminal. README 'Connect to Slack' says how to add them.",
+        soft_wrap=True,
+    )
+    _console(settings)
+
+
+def _oncall(settings: Settings) -> Oncall:
+    try:
+        return open_oncall(settings)
+    except (BotError, KBError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _serve(settings: Settings) -> None:
+    try:
+        check_slack(settings)
+        serve(settings, _oncall(settings))
+    except (BotError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _console(settings: Settings) -> None:
+    console.run(_oncall(settings), sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+
+
+@app.command("serve")
+def serve_command(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default ONCALL_PORT, 3000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default ONCALL_HOST).")] = None,
+) -> None:
+    """The Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP at /slack/events."""
+    settings = _settings()
+    updates = {k: v for k, v in {"port": port, "host": host}.items() if v is not None}
+    _serve(settings.model_copy(update=updates))
+
+
+@app.command("console")
+def console_command() -> None:
+    """The bot's commands in this terminal, with no Slack: /triage, /runbook, pastes."""
+    _console(_settings())
+
+
+@app.command("slack-manifest")
+def slack_manifest(
+    url: Annotated[str | None, typer.Option(help="Public https URL of /slack/events.")] = None,
+    socket: Annotated[bool, typer.Option("--socket", help="For Socket Mode.")] = False,
+) -> None:
+    """Print the Slack app manifest to paste at api.slack.com/apps."""
+    print(manifest(url, socket), end="")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Settings of one process: one typed object, from the environment and `.env`.
 
-The project's own settings carry the `ONCALL_` prefix; Slack's keep their usual names.
+The project's own settings carry the `ONCALL_` prefix; Slack's keep their usual names
+(SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL).
 Built once in the entry point and passed down; nothing else reads the environment.
 """
 
@@ -10,14 +11,29 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kb import DEFAULT_RUNBOOK, KBConfig, default_cache_dir
 
+SLACK_API_URL = "https://slack.com/api/"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ascend-oncall"
+
+
+def _split(value: object, sep: str) -> object:
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(sep) if p.strip()]
+    return value
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ONCALL_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ONCALL_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     # Runbook files or folders added to (or, without the default, replacing) the shipped one.
     runbooks: Annotated[list[Path], NoDecode] = Field(default_factory=list)
@@ -26,12 +42,46 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir)
     max_input_bytes: int = Field(default=16_000_000, ge=1024)
 
+    # Feedback, learned examples and (later) runner jobs: one SQLAlchemy database.
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{default_data_dir() / 'oncall.db'}"
+    )
+
+    # Slack. Socket Mode when the app token is set, otherwise HTTP with the signing secret.
+    slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias="SLACK_SIGNING_SECRET"
+    )
+    slack_api_url: str = Field(default=SLACK_API_URL, validation_alias="SLACK_API_URL")
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+
+    # Where the bot answers. Empty lists mean "everywhere the app is installed / invited".
+    teams: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Channels where a pasted log or log file is triaged without a mention.
+    watched_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_file_bytes: int = Field(default=5_000_000, ge=1024)
+
     @field_validator("runbooks", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [p for p in value.split(os.pathsep) if p]
-        return value
+        return _split(value, os.pathsep)
+
+    @field_validator("teams", "channels", "watched_channels", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        return _split(value, ",")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None
 
     def kb_config(self, extra: list[Path] | None = None, default: bool | None = None) -> KBConfig:
         use_default = self.default_runbook if default is None else default

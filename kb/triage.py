@@ -213,6 +213,14 @@ class Triager:
             raise InputError("nothing to triage: the input has no text lines")
         return read(lines), notes
 
+    def looks_like_error(self, paste: bytes | str) -> bool:
+        """Whether a message says something failed: worth triaging without being asked."""
+        try:
+            reading, _ = self.read(paste)
+        except InputError:
+            return False
+        return reading.has_errors
+
     def evidence(
         self, paste: bytes | str
     ) -> tuple[Reading, list[str], list[SignatureHits], Vectors]:

@@ -206,3 +206,28 @@ def test_console_script_runs_as_a_real_process(tmp_path: Path, cache_dir: Path) 
     assert done.returncode == 0, done.stderr.decode()
     assert json.loads(done.stdout)["matches"][0]["entry_id"] == "acl-graph-capture-fails-507903"
     assert b"Traceback" not in done.stderr
+
+
+def test_serve_without_slack_tokens_says_what_is_missing(
+    isolated_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(key, raising=False)
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret-value")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET" in result.stderr
+    assert "xoxb-secret-value" not in result.stderr + result.stdout
+
+
+def test_slack_manifest_for_http_and_socket_mode() -> None:
+    http = runner.invoke(app, ["slack-manifest", "--url", "https://bot.example.org/slack/events"])
+    assert http.exit_code == 0
+    assert http.stdout.count("https://bot.example.org/slack/events") == 4
+    assert "command: /triage" in http.stdout and "callback_id: triage_message" in http.stdout
+    socket = runner.invoke(app, ["slack-manifest", "--socket"])
+    assert "socket_mode_enabled: true" in socket.stdout
+    assert "url:" not in socket.stdout

@@ -1,0 +1,51 @@
+"""What the bot says, as plain values: the core returns these, each adapter renders them.
+
+Nothing here knows about Slack or terminals; `bot.blocks` and `bot.plain` turn these into
+Block Kit and console text, both with the phrases in `bot.wording`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kb import Match, Triage
+
+MAX_OTHERS = 3
+MIN_OTHER_SCORE = 0.05  # below this an entry shares nothing with the paste: naming it is noise
+
+
+@dataclass(frozen=True)
+class EntryRef:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class TriageAnswer:
+    triage: Triage
+    answer_id: int
+    asked_by: str | None = None  # a Slack user id; None in the console
+    notes: tuple[str, ...] = ()  # from the adapter: files skipped or cut
+
+    def others(self) -> tuple[Match, ...]:
+        """Candidates besides the answer worth naming: "maybe" entries for a no_match."""
+        rest = self.triage.matches[1:] if self.triage.verdict == "match" else self.triage.matches
+        return tuple(m for m in rest[:MAX_OTHERS] if m.score >= MIN_OTHER_SCORE)
+
+
+@dataclass(frozen=True)
+class RunbookAnswer:
+    query: str
+    found: tuple[Match, ...]  # with actions; empty for "list everything"
+    entries: tuple[EntryRef, ...]  # every entry, for the listing and the picker
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A short sentence: usage, a thank-you, or why a paste could not be read."""
+
+    text: str
+    problem: bool = False
+
+
+Answer = TriageAnswer | RunbookAnswer | Notice

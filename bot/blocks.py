@@ -1,0 +1,256 @@
+"""Block Kit rendering of the core's answers, within Slack's limits.
+
+Limits (https://api.slack.com/reference/block-kit/blocks): 3,000 characters of section
+text, 150 of header text, 75 of button or option text, 50 blocks and 40,000 characters a
+message, 100 options a select. Anything longer is cut with a visible note, never refused.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot import wording
+from bot.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from kb import Match
+
+Block = dict[str, Any]
+
+SECTION_CHARS = 3000
+HEADER_CHARS = 150
+LABEL_CHARS = 75
+MAX_BLOCKS = 50
+MESSAGE_CHARS = 40_000
+MAX_OPTIONS = 100
+FALLBACK_CHARS = 3000
+
+HELPFUL_ACTION = "feedback_helpful"
+NOT_THIS_ACTION = "feedback_not_this"
+PICKER_CALLBACK = "feedback_pick"
+PICKER_BLOCK = "pick"
+PICKER_ELEMENT = "entry"
+NONE_VALUE = "__none__"
+
+
+def cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    note = " " + wording.TRUNCATED
+    kept = text[: limit - len(note) - 4]
+    if kept.count("```") % 2:  # keep a code block closed
+        kept += "\n```"
+    return kept + note
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn control characters; everything else stays as written."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def markdown(text: str) -> str:
+    """Runbook Markdown to mrkdwn: bold and links change, inline code and fences stay."""
+    text = escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
+    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
+
+
+def code(lines: list[str] | tuple[str, ...]) -> str:
+    # A fence inside the quoted text would end ours early.
+    body = "\n".join(escape(line).replace("```", "` ` `") for line in lines)
+    return f"```{body}```"
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_CHARS)}}
+
+
+def context(*texts: str) -> Block:
+    elements = [{"type": "mrkdwn", "text": cut(t, SECTION_CHARS)} for t in texts[:10]]
+    return {"type": "context", "elements": elements}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": cut(text, HEADER_CHARS)}}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    out: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": cut(text, LABEL_CHARS)},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        out["style"] = style
+    return out
+
+
+def _actions_sections(title: str, actions: tuple[str, ...]) -> list[Block]:
+    """Numbered actions; split into more sections rather than cut, when they are long."""
+    blocks: list[Block] = []
+    current = f"*{title}*"
+    for n, action in enumerate(actions, 1):
+        item = f"{n}. {markdown(action)}"
+        if len(current) + 1 + len(item) > SECTION_CHARS and current:
+            blocks.append(section(current))
+            current = ""
+        current = f"{current}\n{item}" if current else item
+    if current:
+        blocks.append(section(current))
+    return blocks
+
+
+def _candidates(matches: tuple[Match, ...]) -> str:
+    return "\n".join(f"• {escape(m.title)} ({m.confidence}, {m.score:.2f})" for m in matches)
+
+
+def _triage_blocks(answer: TriageAnswer) -> list[Block]:
+    result, value = answer.triage, str(answer.answer_id)
+    cause = code([result.signature]) if result.signature else wording.NO_SIGNATURE
+    asked = [wording.ASKED_BY.format(who=f"<@{answer.asked_by}>")] if answer.asked_by else []
+    notes = [escape(n) for n in (*result.notes, *answer.notes)]
+    if result.verdict == "match":
+        top = result.matches[0]
+        blocks = [
+            header(wording.MATCH_HEAD.format(title=top.title)),
+            context(
+                " · ".join(
+                    [
+                        wording.CONFIDENCE.format(confidence=top.confidence, score=top.score),
+                        wording.ENTRY_ID.format(id=top.entry_id),
+                        *asked,
+                    ]
+                )
+            ),
+            section(f"*{wording.ROOT_CAUSE}*\n{cause}"),
+        ]
+        evidence = [e for e in top.evidence if e != result.signature]
+        if evidence:
+            blocks.append(section(f"*{wording.EVIDENCE}*\n{code(evidence)}"))
+        blocks += _actions_sections(wording.ACTIONS, top.actions)
+        if answer.others():
+            blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
+        buttons = [
+            button(wording.HELPFUL, HELPFUL_ACTION, value, "primary"),
+            button(wording.NOT_THIS, NOT_THIS_ACTION, value),
+        ]
+    else:
+        blocks = [header(wording.NO_MATCH_HEAD)]
+        if asked:
+            blocks.append(context(*asked))
+        blocks += [section(wording.NO_MATCH_BODY), section(f"*{wording.ROOT_CAUSE}*\n{cause}")]
+        if answer.others():
+            blocks.append(section(f"*{wording.MAYBES}*\n{_candidates(answer.others())}"))
+        buttons = [button(wording.PICK_ENTRY, NOT_THIS_ACTION, value)]
+    if notes:
+        blocks.append(context(*notes))
+    blocks.append({"type": "actions", "block_id": "feedback", "elements": buttons})
+    return blocks
+
+
+def _runbook_blocks(answer: RunbookAnswer) -> list[Block]:
+    if not answer.query:
+        listing = [f"• {escape(e.title)} (`{e.id}`)" for e in answer.entries]
+        return _long_section(wording.RUNBOOK_ALL.format(n=len(answer.entries)), listing)
+    if not answer.found:
+        return [section(escape(wording.RUNBOOK_NONE.format(query=answer.query)))]
+    blocks = [header(wording.RUNBOOK_HEAD.format(query=answer.query))]
+    for match in answer.found:
+        blocks += _actions_sections(f"{escape(match.title)}* (`{match.entry_id}`)*", match.actions)
+    return blocks
+
+
+def _long_section(head: str, lines: list[str]) -> list[Block]:
+    blocks, current = [], head
+    for line in lines:
+        if len(current) + 1 + len(line) > SECTION_CHARS:
+            blocks.append(section(current))
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    blocks.append(section(current))
+    return blocks
+
+
+def fallback_text(answer: Answer) -> str:
+    """The notification text that goes with the blocks (and what screen readers say)."""
+    if isinstance(answer, TriageAnswer):
+        result = answer.triage
+        if result.verdict == "match":
+            top = result.matches[0]
+            return cut(wording.MATCH_HEAD.format(title=top.title), FALLBACK_CHARS)
+        return wording.NO_MATCH_HEAD
+    if isinstance(answer, RunbookAnswer):
+        return wording.RUNBOOK_HEAD.format(query=answer.query or "all")
+    return cut(answer.text, FALLBACK_CHARS)
+
+
+def limit(blocks: list[Block]) -> list[Block]:
+    """Keep a message within 50 blocks and 40,000 characters, saying what was left out."""
+    actions = [b for b in blocks if b["type"] == "actions"]
+    body = [b for b in blocks if b["type"] != "actions"]
+    room = MAX_BLOCKS - len(actions)
+    kept: list[Block] = []
+    size = 0
+    for block in body:
+        length = len(str(block))
+        if len(kept) >= room - 1 or size + length > MESSAGE_CHARS - 1000:
+            kept.append(context(wording.TRUNCATED))
+            break
+        kept.append(block)
+        size += length
+    return kept + actions
+
+
+def render(answer: Answer) -> list[Block]:
+    if isinstance(answer, TriageAnswer):
+        blocks = _triage_blocks(answer)
+    elif isinstance(answer, RunbookAnswer):
+        blocks = _runbook_blocks(answer)
+    else:
+        blocks = [section(escape(answer.text) if answer.problem else answer.text)]
+    return limit(blocks)
+
+
+def picker(entries: tuple[EntryRef, ...], metadata: str) -> dict[str, Any]:
+    """The "Not this" modal: choose the entry that fits, or none."""
+    options = [
+        {
+            "text": {"type": "plain_text", "text": cut(e.title, LABEL_CHARS)},
+            "value": e.id[:150],
+        }
+        for e in entries[: MAX_OPTIONS - 1]
+    ]
+    options.append(
+        {"text": {"type": "plain_text", "text": wording.PICKER_NONE}, "value": NONE_VALUE}
+    )
+    return {
+        "type": "modal",
+        "callback_id": PICKER_CALLBACK,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": wording.PICKER_TITLE},
+        "submit": {"type": "plain_text", "text": wording.PICKER_SUBMIT},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": PICKER_BLOCK,
+                "label": {"type": "plain_text", "text": wording.PICKER_LABEL},
+                "element": {
+                    "type": "static_select",
+                    "action_id": PICKER_ELEMENT,
+                    "options": options,
+                },
+            }
+        ],
+    }
+
+
+def with_mark(blocks: list[Block], mark: str) -> list[Block]:
+    """The answer's blocks with one more feedback mark above its buttons (ten at most)."""
+    old = next((b for b in blocks if b.get("block_id") == "feedback_mark"), None)
+    marks = [e["text"] for e in old["elements"]] if old else []
+    if mark not in marks:
+        marks = [*marks, mark][-10:]
+    kept = [b for b in blocks if b.get("block_id") != "feedback_mark"]
+    mark_block = {**context(*marks), "block_id": "feedback_mark"}
+    at = next((i for i, b in enumerate(kept) if b["type"] == "actions"), len(kept))
+    return limit([*kept[:at], mark_block, *kept[at:]])

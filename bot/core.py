@@ -1,0 +1,130 @@
+"""The chat-neutral core: what every command does, returning values from `bot.answers`.
+
+Slack and the console both call these methods; neither holds logic of its own. Learned
+examples live in the store, so a correction made in one replica (or the console) is used by
+every other on its next triage.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from bot import wording
+from bot.answers import EntryRef, Notice, RunbookAnswer, TriageAnswer
+from bot.errors import StoreError
+from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
+from bot.store import DIGEST_CHARS, Store
+from kb import Example, InputError, Triager
+
+TriagerFactory = Callable[[tuple[Example, ...]], Triager]
+
+_RUNBOOK_TOP = 3
+
+
+def digest(text: str, signature: str | None, evidence: Sequence[str]) -> str:
+    """What a learned example keeps: the cause and the lines that proved it, not the log."""
+    lines = [signature] if signature else []
+    lines += [e for e in evidence if e != signature]
+    kept = "\n".join(lines) if lines else text.strip()
+    return kept[:DIGEST_CHARS]
+
+
+class Oncall:
+    def __init__(self, make_triager: TriagerFactory, store: Store) -> None:
+        self._make = make_triager
+        self.store = store
+        self._lock = threading.Lock()
+        self._version = store.examples_version()
+        self._triager = make_triager(self._examples())
+
+    @property
+    def triager(self) -> Triager:
+        self._refresh()
+        return self._triager
+
+    def entries(self) -> tuple[EntryRef, ...]:
+        return tuple(EntryRef(e.id, e.title) for e in self._triager.index.entries)
+
+    def triage(
+        self,
+        text: str | bytes,
+        *,
+        source: str,
+        asked_by: str | None = None,
+        team_id: str | None = None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> TriageAnswer | Notice:
+        started = time.perf_counter()
+        try:
+            result = self.triager.triage(text)
+        except InputError as exc:
+            return Notice(wording.CANNOT_READ.format(reason=exc), problem=True)
+        TRIAGE_SECONDS.observe(time.perf_counter() - started)
+        ANSWERS.labels(verdict=result.verdict, source=source).inc()
+        top = result.matches[0] if result.matches else None
+        evidence = top.evidence if top and result.verdict == "match" else ()
+        plain = text if isinstance(text, str) else text.decode("utf-8", "replace")
+        answer_id = self.store.add_answer(
+            source=source,
+            verdict=result.verdict,
+            top_entry_id=top.entry_id if top and result.verdict == "match" else None,
+            signature=result.signature,
+            digest=digest(plain[: DIGEST_CHARS * 4], result.signature, evidence),
+            team_id=team_id,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            asked_by=asked_by,
+        )
+        return TriageAnswer(result, answer_id, asked_by, notes)
+
+    def runbook(self, words: str) -> RunbookAnswer:
+        entries = self.entries()
+        if not words.strip():
+            return RunbookAnswer("", (), entries)
+        found = self.triager.search(words, top=_RUNBOOK_TOP)
+        return RunbookAnswer(words.strip(), tuple(found), entries)
+
+    def looks_like_error(self, text: str) -> bool:
+        return self.triager.looks_like_error(text)
+
+    def feedback(self, answer_id: int, user: str, vote: str, entry_id: str | None = None) -> Notice:
+        """Store a vote; "helpful" confirms the answer's entry, "not_this" names another."""
+        answer = self.store.answer(answer_id)
+        if answer is None:
+            return Notice(wording.UNKNOWN_ANSWER, problem=True)
+        titles = {e.id: e.title for e in self.entries()}
+        if vote == "helpful":
+            entry_id = answer.top_entry_id
+        elif entry_id is not None and entry_id not in titles:
+            return Notice(f"There is no entry `{entry_id}` in the runbook.", problem=True)
+        try:
+            self.store.record_feedback(answer_id, user, vote, entry_id)
+        except StoreError as exc:
+            return Notice(str(exc), problem=True)
+        FEEDBACK.labels(vote=vote).inc()
+        if vote == "helpful":
+            return Notice(wording.THANKS_HELPFUL)
+        if entry_id is None:
+            return Notice(wording.THANKS_NONE)
+        self._refresh()
+        return Notice(wording.THANKS_LEARNED.format(title=titles[entry_id]))
+
+    def _examples(self) -> tuple[Example, ...]:
+        return tuple(Example(e.entry_id, e.text) for e in self.store.examples())
+
+    def _refresh(self) -> None:
+        """Rebuild the index when learned examples changed (here or in another replica)."""
+        version = self.store.examples_version()
+        if version == self._version:
+            return
+        with self._lock:
+            if version == self._version:
+                return
+            known = {e.id for e in self._triager.index.entries}
+            examples = tuple(e for e in self._examples() if e.entry_id in known)
+            self._triager = self._make(examples)
+            self._version = version

@@ -1,0 +1,80 @@
+"""Wiring for the long-running front ends: the core over the store and the runbook index,
+and `serve`, which puts the Slack app on Socket Mode or HTTP beside /healthz and /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bot.core import Oncall
+from bot.errors import SlackSetupError, StoreError
+from bot.settings import Settings
+from bot.slack_app import build_app
+from bot.slack_http import listen, server, web_app
+from bot.slack_socket import connect
+from bot.store import open_store
+from kb import Example, SentenceTransformerEmbedder, Triager, load
+
+log = logging.getLogger("ascend_oncall")
+
+MANIFEST = Path(__file__).parent / "data" / "slack-manifest.yml"
+MANIFEST_URL = "https://oncall.example.com/slack/events"
+
+
+def open_oncall(settings: Settings) -> Oncall:
+    """The core over the configured database and runbooks (the model is loaded once)."""
+    store = open_store(settings.database_url)
+    config = settings.kb_config()
+    embedder = SentenceTransformerEmbedder(config.model_path, config.model_setting)
+
+    def make(examples: tuple[Example, ...]) -> Triager:
+        return load(config, embedder=embedder, examples=examples)
+
+    return Oncall(make, store)
+
+
+def manifest(url: str | None = None, socket_mode: bool = False) -> str:
+    """The Slack app manifest, for "Create an app from a manifest" at api.slack.com/apps."""
+    text = MANIFEST.read_text()
+    if socket_mode:  # no request URLs: Slack sends everything over the socket
+        lines = [line for line in text.splitlines(keepends=True) if MANIFEST_URL not in line]
+        return "".join(lines).replace("socket_mode_enabled: false", "socket_mode_enabled: true")
+    return text.replace(MANIFEST_URL, url or MANIFEST_URL)
+
+
+def check_slack(settings: Settings) -> None:
+    """Say what is missing before anything slow starts."""
+    if settings.slack_bot_token is None:
+        raise SlackSetupError("SLACK_BOT_TOKEN is not set (the xoxb- token of your Slack app)")
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        raise SlackSetupError(
+            "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP at /slack/events)"
+        )
+
+
+def serve(settings: Settings, oncall: Oncall) -> None:
+    """Run until interrupted: Socket Mode if SLACK_APP_TOKEN is set, else HTTP."""
+    check_slack(settings)
+    app_token = settings.slack_app_token
+    app = build_app(settings, oncall)
+    mode = "socket" if app_token else "http"
+
+    def health() -> dict[str, object]:
+        try:
+            oncall.store.examples_version()
+        except Exception as exc:  # the database went away: say so, do not crash the probe
+            return {"ok": False, "mode": mode, "error": str(StoreError(str(exc)))}
+        return {"ok": True, "mode": mode, "entries": len(oncall.entries())}
+
+    sock = listen(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    handler = connect(app, app_token.get_secret_value()) if app_token else None
+    api = web_app(None if handler else app, health)
+    where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
+    log.warning("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
+    try:
+        server(api).run(sockets=[sock])
+    finally:
+        if handler is not None:
+            handler.close()  # type: ignore[no-untyped-call]

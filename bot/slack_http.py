@@ -1,0 +1,58 @@
+"""The HTTP side of the bot: Slack's requests at /slack/events, and /healthz and /metrics.
+
+In Socket Mode only /healthz and /metrics are served. Bolt's dispatch is synchronous, so it
+runs in the thread pool: a slow listener never holds up another request's ack.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+EVENTS_PATH = "/slack/events"
+
+
+def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> FastAPI:
+    api = FastAPI(title="ascend-oncall", docs_url=None, redoc_url=None, openapi_url=None)
+
+    if slack is not None:
+
+        @api.post(EVENTS_PATH)
+        async def slack_events(request: Request) -> Response:
+            body = await request.body()
+            response = await run_in_threadpool(slack.dispatch, to_bolt_request(request, body))
+            return to_starlette_response(response)
+
+    @api.get("/healthz")
+    def healthz() -> JSONResponse:
+        state = healthy()
+        return JSONResponse(state, status_code=200 if state.get("ok") else 503)
+
+    @api.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return api
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a taken port is an error at start and port 0 can be used."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def server(api: FastAPI) -> uvicorn.Server:
+    config = uvicorn.Config(api, log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Server(config)

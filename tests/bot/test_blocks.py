@@ -1,0 +1,87 @@
+"""Block Kit rendering: Slack's limits kept, with a visible note when something is cut."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import blocks, plain, wording
+from bot.answers import EntryRef, RunbookAnswer, TriageAnswer
+from kb import Match, Triage
+
+
+def _answer(signature: str, actions: tuple[str, ...], notes: tuple[str, ...] = ()) -> TriageAnswer:
+    top = Match("e1", "Title " * 40, 0.9, "high", (signature[:300], "another line"), actions)
+    others = tuple(Match(f"e{i}", f"Other {i}", 0.2, "low", (), ()) for i in range(2, 5))
+    return TriageAnswer(Triage("match", signature, (top, *others), notes), 42, "U1")
+
+
+def _check_limits(rendered: list[dict[str, object]]) -> None:
+    assert len(rendered) <= blocks.MAX_BLOCKS
+    assert len(json.dumps(rendered)) <= blocks.MESSAGE_CHARS
+    for block in rendered:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= blocks.SECTION_CHARS  # type: ignore[index]
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= blocks.HEADER_CHARS  # type: ignore[index]
+        for element in block.get("elements", []):  # type: ignore[attr-defined]
+            text = element["text"]
+            assert len(text if isinstance(text, str) else text["text"]) <= blocks.SECTION_CHARS
+
+
+def test_a_huge_answer_is_cut_with_a_note() -> None:
+    answer = _answer(
+        "E" * 500_000, tuple(f"step {i}: " + "x" * 2900 for i in range(80)), ("n" * 5000,)
+    )
+    rendered = blocks.render(answer)
+    _check_limits(rendered)
+    assert wording.TRUNCATED in json.dumps(rendered)
+    assert rendered[-1]["type"] == "actions"  # the feedback buttons survive the cut
+
+
+def test_actions_are_numbered_with_code_kept_and_markup_escaped() -> None:
+    answer = _answer(
+        "RuntimeError: a < b & c",
+        ("Run `vllm serve --enforce-eager`", "See **bold** [docs](https://x.y/z)"),
+    )
+    text = json.dumps(blocks.render(answer))
+    assert "1. Run `vllm serve --enforce-eager`" in text
+    assert "2. See *bold* <https://x.y/z|docs>" in text
+    assert "RuntimeError: a &lt; b &amp; c" in text
+
+
+def test_a_fence_in_the_log_cannot_break_out_of_the_quote() -> None:
+    rendered = blocks.render(_answer("boom ``` *not bold*", ("a",)))
+    cause = next(b for b in rendered if "Root cause" in json.dumps(b))
+    assert cause["text"]["text"].count("```") == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    signature=st.text(min_size=1, max_size=20_000),
+    actions=st.lists(st.text(max_size=4000), max_size=60),
+    notes=st.lists(st.text(max_size=4000), max_size=12),
+)
+def test_any_answer_fits_slack(signature: str, actions: list[str], notes: list[str]) -> None:
+    _check_limits(blocks.render(_answer(signature, tuple(actions), tuple(notes))))
+
+
+def test_the_picker_lists_every_entry_and_none() -> None:
+    entries = tuple(EntryRef(f"id-{i}", f"Entry {i} " + "y" * 100) for i in range(150))
+    view = blocks.picker(entries, '{"answer": 1}')
+    options = view["blocks"][0]["element"]["options"]
+    assert len(options) == blocks.MAX_OPTIONS
+    assert options[-1]["value"] == blocks.NONE_VALUE
+    assert all(len(o["text"]["text"]) <= blocks.LABEL_CHARS for o in options)
+
+
+def test_console_and_slack_say_the_same_thing() -> None:
+    answer = _answer("RuntimeError: boom", ("Do this",))
+    slack, console = json.dumps(blocks.render(answer)), plain.render(answer)
+    for phrase in (wording.ROOT_CAUSE, wording.ACTIONS, wording.OTHERS, "Confidence: high (0.90)"):
+        assert phrase in slack and phrase in console
+    listing = RunbookAnswer("", (), (EntryRef("a", "Alpha"), EntryRef("b", "Beta")))
+    assert "The runbook has 2 entries" in json.dumps(blocks.render(listing))
+    assert "The runbook has 2 entries" in plain.render(listing)

@@ -1,0 +1,88 @@
+"""The console adapter: the same commands and wording as Slack, over stdin and stdout."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import console, wording
+from bot.core import Oncall
+
+ROOT = Path(__file__).parents[2]
+CRASH_LOG = (ROOT / "examples" / "first-request-crash.log").read_text()
+
+
+def _run(oncall: Oncall, stdin: str) -> str:
+    out = io.StringIO()
+    console.run(oncall, io.StringIO(stdin), out)
+    return out.getvalue()
+
+
+def test_paste_ended_by_a_dot_is_triaged(oncall: Oncall) -> None:
+    out = _run(oncall, CRASH_LOG + "\n.\n/runbook hccl bind\n")
+    assert "Runbook match: MLA attention runtime failures after ready" in out
+    assert "RuntimeError: call AtbRingMLAGetWorkspaceSize failed" in out
+    assert "  1. Reproduce with one minimal text request" in out
+    assert "Server fails to bind on `:8000`" in out  # the lookup after the paste ran too
+
+
+def test_paste_until_end_of_input(oncall: Oncall) -> None:
+    out = _run(oncall, CRASH_LOG)
+    assert out.count("Runbook match:") == 1
+
+
+def test_triage_command_no_match_and_bad_input(oncall: Oncall) -> None:
+    out = _run(
+        oncall,
+        "/triage ld.lld: error: undefined symbol: pthread_atfork_v2\n/triage\n\x00\x01\x02\x03" * 1
+        + "\n.\n",
+    )
+    assert wording.NO_MATCH_HEAD in out
+    assert "I could not read that" in out
+
+
+def test_feedback_in_the_console_teaches_the_bot(oncall: Oncall) -> None:
+    paste = "model-init: unexpected torch_npu state 0xdeadbeef in custom allocator, giving up"
+    entries = [e.id for e in oncall.entries()]
+    n = entries.index("startup-appears-stuck-in-graph-mode") + 1
+    out = _run(oncall, f"/triage {paste}\n/notthis\n/notthis {n}\n/triage {paste}\n")
+    first, _, later = out.partition("Thanks: I will answer")
+    assert wording.NO_MATCH_HEAD in first
+    assert wording.PICKER_TITLE in first  # /notthis alone shows the picker
+    assert "Runbook match: Startup appears" in later
+    assert oncall.store.feedback_counts() == {"not_this": 1}
+
+
+def test_unknown_commands_and_feedback_without_an_answer(oncall: Oncall) -> None:
+    out = _run(oncall, "/frobnicate\n/helpful\n/notthis 999\n/quit\n/runbook\n")
+    assert "Unknown command /frobnicate" in out
+    assert "There is no answer yet" in out
+    assert "The runbook has" not in out  # nothing after /quit runs
+
+
+@pytest.mark.slow
+def test_main_command_without_slack_tokens_lands_in_the_console(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONCALL_"))}
+    env |= {
+        "ONCALL_CACHE_DIR": str(cache_dir),
+        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("ascend-oncall"))],
+        input="/runbook 507903\n/quit\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "this is the console" in done.stderr
+    assert "ACL graph capture fails (507903)" in done.stdout

@@ -1,0 +1,100 @@
+"""The bot's records, on SQLite (always) and on a real PostgreSQL (when a URL is given).
+
+Set ONCALL_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test,
+to run the PostgreSQL cases; .ci/run does. Each run works in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.errors import StoreError
+from bot.store import Store, open_store
+
+PG_URL = os.environ.get("ONCALL_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        yield open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        return
+    if not PG_URL:
+        pytest.skip("no PostgreSQL: set ONCALL_TEST_DATABASE_URL to run these")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    opened = open_store(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
+    try:
+        yield opened
+    finally:
+        opened.engine.dispose()
+        with admin.begin() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _answer(store: Store, digest: str = "RuntimeError: boom") -> int:
+    return store.add_answer(
+        source="slash", verdict="no_match", top_entry_id=None, signature=digest, digest=digest
+    )
+
+
+def test_a_delivery_is_claimed_once_even_by_racing_threads(store: Store) -> None:
+    wins: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        won = store.first_time("event:Ev123")
+        with lock:
+            wins.append(won)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_a_later_vote_replaces_the_earlier_one_and_its_example(store: Store) -> None:
+    answer = _answer(store)
+    store.record_feedback(answer, "U1", "not_this", "entry-a")
+    store.record_feedback(answer, "U1", "not_this", "entry-b")
+    store.record_feedback(answer, "U2", "helpful", None)
+    assert [(e.entry_id, e.text) for e in store.examples()] == [("entry-b", "RuntimeError: boom")]
+    assert store.feedback_counts() == {"not_this": 1, "helpful": 1}
+
+
+def test_examples_version_changes_with_every_example(store: Store) -> None:
+    before = store.examples_version()
+    store.record_feedback(_answer(store), "U1", "not_this", "entry-a")
+    assert store.examples_version() != before
+
+
+def test_feedback_for_an_unknown_answer_is_an_error(store: Store) -> None:
+    with pytest.raises(StoreError, match="answer 999"):
+        store.record_feedback(999, "U1", "helpful", None)
+
+
+def test_opening_twice_migrates_once(store: Store) -> None:
+    url = store.engine.url.render_as_string(hide_password=False)
+    again = open_store(url)
+    assert again.examples_version() == store.examples_version()
+    again.engine.dispose()
+
+
+def test_an_unreachable_database_names_it_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store("postgresql+psycopg://oncall:s3cret@127.0.0.1:1/nowhere?connect_timeout=2")
+    assert "127.0.0.1:1/nowhere" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
