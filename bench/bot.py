@@ -2,11 +2,12 @@
 
     python bench/bot.py [--commands 200] [--senders 20] [--timeout 300]
 
-The bot's real HTTP server (uvicorn, in this process, on 127.0.0.1) over the real core (the
-embedding model, a fresh index and SQLite database in a temp dir) talks to the fake Slack on
-loopback. Each sender is closed-loop: it posts a signed `/triage <paste>`, times the ack,
-waits until the fake Slack has received that command's chat.postMessage, then sends its next.
-Senders, server and fake Slack share this process (and its GIL): figures are upper bounds.
+The bot runs as users run it, `ascend-oncall serve` in a process of its own (HTTP mode on
+127.0.0.1, a fresh index cache and SQLite database in a temp dir), and talks to the fake
+Slack on loopback in this process. Each sender is closed-loop: it posts a signed
+`/triage <paste>`, times the ack, waits until the fake Slack has received that command's
+chat.postMessage, then sends its next. `--in-process` runs the bot's server in this process
+instead (senders, server and fake Slack then share one GIL: figures are upper bounds).
 
 Prints figures; asserts nothing (exit code 0 even when a target is missed).
 """
@@ -18,6 +19,8 @@ import json
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -209,10 +212,48 @@ def sender(
             )
 
 
-def triage_seconds() -> tuple[float, float]:
-    total = REGISTRY.get_sample_value("oncall_triage_seconds_sum") or 0.0
-    count = REGISTRY.get_sample_value("oncall_triage_seconds_count") or 0.0
-    return total, count
+def triage_seconds(metrics_url: str | None) -> tuple[float, float]:
+    """Sum and count of the bot's triage histogram, from /metrics or this process."""
+    if metrics_url is None:
+        total = REGISTRY.get_sample_value("oncall_triage_seconds_sum") or 0.0
+        count = REGISTRY.get_sample_value("oncall_triage_seconds_count") or 0.0
+        return total, count
+    text = httpx.get(metrics_url, timeout=10).text
+    found = dict(re.findall(r"^(oncall_triage_seconds_(?:sum|count)) (\S+)$", text, re.M))
+    return float(found.get("oncall_triage_seconds_sum", 0)), float(
+        found.get("oncall_triage_seconds_count", 0)
+    )
+
+
+def server_acks(metrics_url: str | None) -> dict[str, float]:
+    """The bot's own ack histogram (arrival to answer, inside the server): bucket counts."""
+    if metrics_url is None:
+        return {}
+    text = httpx.get(metrics_url, timeout=10).text
+    rows = re.findall(r'^oncall_slack_ack_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M)
+    return {le: float(n) for le, n in rows}
+
+
+def start_process(slack: FakeSlack, tmp: str) -> tuple[str, subprocess.Popen[str]]:
+    """`ascend-oncall serve --port 0`; returns its base URL once it is serving."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONCALL_"))}
+    env |= {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "ONCALL_CACHE_DIR": str(Path(tmp) / "cache"),
+        "ONCALL_DATABASE_URL": f"sqlite:///{Path(tmp) / 'oncall.db'}",
+    }
+    exe = str(Path(sys.executable).with_name("ascend-oncall"))
+    proc = subprocess.Popen(
+        [exe, "serve", "--port", "0"], env=env, cwd=tmp, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if "serving Slack" in line and found:
+            return found.group(0), proc
+    raise SystemExit(f"ascend-oncall serve exited with {proc.wait()} before serving")
 
 
 def verdict(ok: bool) -> str:
@@ -226,6 +267,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=6, help="commands first, not measured")
     parser.add_argument("--reply-timeout", type=float, default=30.0, help="seconds per reply")
     parser.add_argument("--timeout", type=float, default=300.0, help="overall limit, seconds")
+    parser.add_argument("--in-process", action="store_true", help="serve from this process")
     args = parser.parse_args()
 
     warnings = WarningCount()
@@ -242,17 +284,21 @@ def main() -> None:
             cache_dir=Path(tmp) / "cache",
         )
         t0 = time.perf_counter()
-        oncall = open_oncall(settings)
+        proc, web, thread, metrics_url = None, None, None, None
+        if args.in_process:
+            app = build_app(settings, open_oncall(settings))
+            sock = listen("127.0.0.1", 0)
+            web = server(web_app(app, lambda: {"ok": True, "mode": "http"}))
+            thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+            thread.start()
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            while not web.started and thread.is_alive():
+                time.sleep(0.02)
+        else:
+            base, proc = start_process(slack, tmp)
+            metrics_url = f"{base}/metrics"
         setup_s = time.perf_counter() - t0
-        app = build_app(settings, oncall)
-
-        sock = listen("127.0.0.1", 0)
-        web = server(web_app(app, lambda: {"ok": True, "mode": "http"}))
-        thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-        while not web.started and thread.is_alive():
-            time.sleep(0.02)
+        url = f"{base}{EVENTS_PATH}"
 
         try:
             warm = Results()
@@ -271,7 +317,7 @@ def main() -> None:
                         deadline,
                         warm,
                     )
-            triage_before = triage_seconds()
+            triage_before = triage_seconds(metrics_url)
 
             results = Results()
             per_sender = [
@@ -302,7 +348,8 @@ def main() -> None:
                 t.join(max(0.0, deadline - time.monotonic()) + 15)
             wall_s = time.perf_counter() - t0
             timed_out = time.monotonic() >= deadline
-            triage_after = triage_seconds()
+            triage_after = triage_seconds(metrics_url)
+            acks_inside = server_acks(metrics_url)
             with slack.changed:
                 posts = sum(
                     c.method == "chat.postMessage" and c.args.get("channel") != "CWARM"
@@ -314,8 +361,12 @@ def main() -> None:
                     if c.method not in ("chat.postMessage", "auth.test")
                 )
         finally:
-            web.should_exit = True
-            thread.join(timeout=10)
+            if web is not None and thread is not None:
+                web.should_exit = True
+                thread.join(timeout=10)
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                proc.communicate(timeout=30)
 
     with results.lock:
         acks, replies = list(results.acks_ms), list(results.replies_ms)
@@ -325,7 +376,8 @@ def main() -> None:
         f"HTTP mode, fake Slack: {args.commands} /triage commands from {args.senders} "
         f"closed-loop senders ({args.warmup} warm-up commands not counted)"
     )
-    print(f"setup (model load + index build, empty cache): {setup_s:.1f} s")
+    where = "in this process" if args.in_process else "ascend-oncall serve, its own process"
+    print(f"bot: {where}; setup (start, model load, index build, empty cache): {setup_s:.1f} s")
     if warm.errors:
         print(f"warm-up errors: {dict(warm.errors)}")
     print()
@@ -367,6 +419,15 @@ def main() -> None:
         f"chat.postMessage calls: {posts} for {args.commands} commands"
         + (f"; other Slack calls: {dict(others)}" if others else "")
     )
+    if acks_inside:
+        total = acks_inside.get("+Inf", 0.0)
+        share = {le: n / total for le, n in acks_inside.items() if total}
+        print(
+            "acks measured inside the bot (includes warm-up): "
+            + ", ".join(
+                f"{share[le]:.1%} <= {float(le) * 1000:.0f} ms" for le in ("0.05", "0.15", "0.25")
+            )
+        )
     print(f"warnings logged: {warnings.count}")
     for line in warnings.first:
         print(f"  {line}")

@@ -85,10 +85,10 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return out
 
 
-def _actions_sections(title: str, actions: tuple[str, ...]) -> list[Block]:
-    """Numbered actions; split into more sections rather than cut, when they are long."""
+def _actions_sections(heading: str, actions: tuple[str, ...]) -> list[Block]:
+    """Numbered actions under a heading (mrkdwn); more sections rather than a cut, when long."""
     blocks: list[Block] = []
-    current = f"*{title}*"
+    current = heading
     for n, action in enumerate(actions, 1):
         item = f"{n}. {markdown(action)}"
         if len(current) + 1 + len(item) > SECTION_CHARS and current:
@@ -127,7 +127,7 @@ def _triage_blocks(answer: TriageAnswer) -> list[Block]:
         evidence = [e for e in top.evidence if e != result.signature]
         if evidence:
             blocks.append(section(f"*{wording.EVIDENCE}*\n{code(evidence)}"))
-        blocks += _actions_sections(wording.ACTIONS, top.actions)
+        blocks += _actions_sections(f"*{wording.ACTIONS}*", top.actions)
         if answer.others():
             blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
         buttons = [
@@ -156,7 +156,8 @@ def _runbook_blocks(answer: RunbookAnswer) -> list[Block]:
         return [section(escape(wording.RUNBOOK_NONE.format(query=answer.query)))]
     blocks = [header(wording.RUNBOOK_HEAD.format(query=answer.query))]
     for match in answer.found:
-        blocks += _actions_sections(f"{escape(match.title)}* (`{match.entry_id}`)*", match.actions)
+        heading = f"*{escape(match.title)}* (`{match.entry_id}`)"
+        blocks += _actions_sections(heading, match.actions)
     return blocks
 
 
@@ -177,11 +178,11 @@ def fallback_text(answer: Answer) -> str:
         result = answer.triage
         if result.verdict == "match":
             top = result.matches[0]
-            return cut(wording.MATCH_HEAD.format(title=top.title), FALLBACK_CHARS)
+            return escape(cut(wording.MATCH_HEAD.format(title=top.title), FALLBACK_CHARS))
         return wording.NO_MATCH_HEAD
     if isinstance(answer, RunbookAnswer):
-        return wording.RUNBOOK_HEAD.format(query=answer.query or "all")
-    return cut(answer.text, FALLBACK_CHARS)
+        return escape(wording.RUNBOOK_HEAD.format(query=cut(answer.query or "all", 200)))
+    return escape(cut(answer.text, FALLBACK_CHARS))
 
 
 def limit(blocks: list[Block]) -> list[Block]:
@@ -207,7 +208,7 @@ def render(answer: Answer) -> list[Block]:
     elif isinstance(answer, RunbookAnswer):
         blocks = _runbook_blocks(answer)
     else:
-        blocks = [section(escape(answer.text) if answer.problem else answer.text)]
+        blocks = [section(escape(answer.text))]
     return limit(blocks)
 
 

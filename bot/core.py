@@ -7,6 +7,7 @@ every other on its next triage.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,9 @@ from bot.answers import EntryRef, Notice, RunbookAnswer, TriageAnswer
 from bot.errors import StoreError
 from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
 from bot.store import DIGEST_CHARS, Store
-from kb import Example, InputError, Triager
+from kb import Example, InputError, KBError, Triager
+
+log = logging.getLogger("ascend_oncall")
 
 TriagerFactory = Callable[[tuple[Example, ...]], Triager]
 
@@ -118,13 +121,16 @@ class Oncall:
 
     def _refresh(self) -> None:
         """Rebuild the index when learned examples changed (here or in another replica)."""
-        version = self.store.examples_version()
-        if version == self._version:
+        if self.store.examples_version() == self._version:
             return
         with self._lock:
+            version = self.store.examples_version()  # again: another thread may have rebuilt
             if version == self._version:
                 return
             known = {e.id for e in self._triager.index.entries}
             examples = tuple(e for e in self._examples() if e.entry_id in known)
-            self._triager = self._make(examples)
+            try:
+                self._triager = self._make(examples)
+            except KBError as exc:  # e.g. the runbook on disk was broken mid-edit: keep serving
+                log.warning("kept the current index; rebuilding it failed: %s", exc)
             self._version = version

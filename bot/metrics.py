@@ -14,3 +14,8 @@ TRIAGE_SECONDS = Histogram(
     "Time to triage one paste",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+ACK_SECONDS = Histogram(
+    "oncall_slack_ack_seconds",
+    "Time from a Slack request's arrival to the bot's answer (the ack)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 3, 5),
+)

@@ -73,7 +73,7 @@ def render(answer: Answer) -> str:
         return "\n".join(_triage(answer))
     if isinstance(answer, RunbookAnswer):
         return "\n".join(_runbook(answer))
-    return answer.text.replace("*", "")
+    return answer.text
 
 
 def picker(entries: tuple[EntryRef, ...]) -> str:

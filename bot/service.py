@@ -5,16 +5,18 @@ and `serve`, which puts the Slack app on Socket Mode or HTTP beside /healthz and
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from bot.core import Oncall
 from bot.errors import SlackSetupError, StoreError
 from bot.settings import Settings
-from bot.slack_app import build_app
+from bot.slack_app import build_app, connect_jobs
 from bot.slack_http import listen, server, web_app
+from bot.slack_jobs import SlackJobs
 from bot.slack_socket import connect
 from bot.store import open_store
-from kb import Example, SentenceTransformerEmbedder, Triager, load
+from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
 
 log = logging.getLogger("ascend_oncall")
 
@@ -26,7 +28,11 @@ def open_oncall(settings: Settings) -> Oncall:
     """The core over the configured database and runbooks (the model is loaded once)."""
     store = open_store(settings.database_url)
     config = settings.kb_config()
-    embedder = SentenceTransformerEmbedder(config.model_path, config.model_setting)
+    # People asking at once share one forward pass of the model.
+    embedder = BatchingEmbedder(
+        SentenceTransformerEmbedder(config.model_path, config.model_setting)
+    )
+    embedder.embed(["warm up"])  # load the model now, not on the first question
 
     def make(examples: tuple[Example, ...]) -> Triager:
         return load(config, embedder=embedder, examples=examples)
@@ -53,28 +59,45 @@ def check_slack(settings: Settings) -> None:
         )
 
 
+def housekeeping(jobs: SlackJobs, stop: threading.Event, every_s: float = 30.0) -> None:
+    """Redo jobs a dead worker left (a crash, a restart mid-answer); forget old job keys."""
+    while not stop.wait(every_s):
+        try:
+            jobs.resume_stalled()
+            jobs.oncall.store.forget_jobs()
+        except Exception:  # the database may be away for a while; try again next round
+            log.exception("housekeeping failed")
+
+
 def serve(settings: Settings, oncall: Oncall) -> None:
     """Run until interrupted: Socket Mode if SLACK_APP_TOKEN is set, else HTTP."""
     check_slack(settings)
     app_token = settings.slack_app_token
-    app = build_app(settings, oncall)
+    jobs = connect_jobs(settings, oncall)
+    app = build_app(settings, oncall, jobs=jobs)
     mode = "socket" if app_token else "http"
+    handler = None
 
     def health() -> dict[str, object]:
         try:
             oncall.store.examples_version()
         except Exception as exc:  # the database went away: say so, do not crash the probe
             return {"ok": False, "mode": mode, "error": str(StoreError(str(exc)))}
+        if handler is not None and not handler.client.is_connected():
+            return {"ok": False, "mode": mode, "error": "the Socket Mode connection is down"}
         return {"ok": True, "mode": mode, "entries": len(oncall.entries())}
 
     sock = listen(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     handler = connect(app, app_token.get_secret_value()) if app_token else None
     api = web_app(None if handler else app, health)
+    stop = threading.Event()
+    threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
     where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
     log.warning("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
     try:
         server(api).run(sockets=[sock])
     finally:
+        stop.set()
         if handler is not None:
             handler.close()  # type: ignore[no-untyped-call]

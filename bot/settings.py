@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Channels where a pasted log or log file is triaged without a mention.
     watched_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_file_bytes: int = Field(default=5_000_000, ge=1024)
+    # Threads that triage at once; concurrent pastes share one forward pass of the model.
+    workers: int = Field(default=8, ge=1, le=64)
 
     @field_validator("runbooks", mode="before")
     @classmethod

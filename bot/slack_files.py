@@ -37,10 +37,18 @@ def is_text_file(file: dict[str, Any]) -> bool:
     )
 
 
+SLACK_DOMAINS = ("slack.com", "slack-gov.com")
+
+
 def _trusted(url: str, api_url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    api_host = urlsplit(api_url).hostname or ""
-    return host == api_host or host == "slack.com" or host.endswith(".slack.com")
+    """Slack's own file hosts over https, or the configured API host (a proxy, the fake)."""
+    parts, api = urlsplit(url), urlsplit(api_url)
+    if parts.hostname and parts.hostname == api.hostname and parts.scheme == api.scheme:
+        return True
+    host = parts.hostname or ""
+    return parts.scheme == "https" and any(
+        host == d or host.endswith("." + d) for d in SLACK_DOMAINS
+    )
 
 
 def fetch(client: WebClient, file_id: str, *, token: str, api_url: str, max_bytes: int) -> FileText:

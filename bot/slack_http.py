@@ -1,12 +1,13 @@
 """The HTTP side of the bot: Slack's requests at /slack/events, and /healthz and /metrics.
 
 In Socket Mode only /healthz and /metrics are served. Bolt's dispatch is synchronous, so it
-runs in the thread pool: a slow listener never holds up another request's ack.
+runs in the thread pool, off the event loop that accepts the next request.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 
 import uvicorn
@@ -16,6 +17,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+from bot.metrics import ACK_SECONDS
 
 EVENTS_PATH = "/slack/events"
 
@@ -27,8 +30,10 @@ def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> Fast
 
         @api.post(EVENTS_PATH)
         async def slack_events(request: Request) -> Response:
+            started = time.perf_counter()
             body = await request.body()
             response = await run_in_threadpool(slack.dispatch, to_bolt_request(request, body))
+            ACK_SECONDS.observe(time.perf_counter() - started)
             return to_starlette_response(response)
 
     @api.get("/healthz")

@@ -1,5 +1,7 @@
 """The bot's records in the shared SQLAlchemy database: answers given, feedback, learned
-examples, and the keys of Slack deliveries already handled (so a retry answers once).
+examples, and the jobs Slack deliveries start. A job is claimed by a key (the message, the
+command's trigger) before the ack, so a retry or a second delivery answers once; it stays
+`pending` until its answer is posted, so work a crash or restart cut short is done again.
 
 The schema is Alembic's (bot/migrations, its own version table, so the runners' tables can
 share the database). `open_store` brings the database up to date before anything else.
@@ -7,9 +9,11 @@ share the database). `open_store` brings the database up to date before anything
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -25,9 +29,10 @@ from sqlalchemy import (
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot.errors import StoreError
@@ -84,11 +89,23 @@ class ExampleRow(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
-class HandledRow(Base):
-    __tablename__ = "bot_handled"
+class JobRow(Base):
+    __tablename__ = "bot_jobs"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    kind: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ def _engine(url: str) -> Engine:
             cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per commit
             cursor.close()
 
         return engine
@@ -146,18 +164,60 @@ class Store:
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def first_time(self, key: str) -> bool:
-        """Claim a Slack delivery key; False when it was claimed before (a retry or duplicate)."""
+    def claim(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Record a job under its key; False when the key was claimed before (a repeat)."""
         try:
             with self._session.begin() as s:
-                s.add(HandledRow(key=key[:200]))
+                s.add(JobRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
         except IntegrityError:
             return False
         return True
 
-    def forget_handled(self, older_than: timedelta = timedelta(days=2)) -> int:
+    def finish(self, key: str, status: str = "done") -> None:
         with self._session.begin() as s:
-            gone = s.execute(delete(HandledRow).where(HandledRow.created_at < _now() - older_than))
+            s.execute(
+                update(JobRow)
+                .where(JobRow.key == key[:200])
+                .values(status=status, updated_at=_now())
+            )
+
+    def stalled(
+        self,
+        idle: timedelta = timedelta(seconds=60),
+        within: timedelta = timedelta(minutes=30),
+        max_attempts: int = 3,
+    ) -> list[Job]:
+        """Pending jobs nobody has touched for `idle`: their worker died. Each is handed to
+        one caller only (a conditional update), so replicas never redo the same job twice."""
+        now = _now()
+        with self._session() as s:
+            rows = s.execute(
+                select(JobRow.key, JobRow.kind, JobRow.payload, JobRow.updated_at).where(
+                    JobRow.status == "pending",
+                    JobRow.updated_at < now - idle,
+                    JobRow.created_at > now - within,
+                    JobRow.attempts < max_attempts,
+                )
+            ).all()
+        taken = []
+        for key, kind, payload, seen in rows:
+            with self._session.begin() as s:
+                won = s.execute(
+                    update(JobRow)
+                    .where(JobRow.key == key, JobRow.updated_at == seen, JobRow.status == "pending")
+                    .values(updated_at=now, attempts=JobRow.attempts + 1)
+                )
+            if getattr(won, "rowcount", 0) == 1:
+                taken.append(Job(key, kind, json.loads(payload)))
+        return taken
+
+    def job_status(self, key: str) -> str | None:
+        with self._session() as s:
+            return s.scalar(select(JobRow.status).where(JobRow.key == key[:200]))
+
+    def forget_jobs(self, older_than: timedelta = timedelta(days=2)) -> int:
+        with self._session.begin() as s:
+            gone = s.execute(delete(JobRow).where(JobRow.created_at < _now() - older_than))
         return int(getattr(gone, "rowcount", 0) or 0)
 
     def add_answer(
@@ -216,6 +276,18 @@ class Store:
         self, answer_id: int, user_id: str, vote: str, entry_id: str | None
     ) -> None:
         """One vote per user and answer: a later one replaces it (and its learned example)."""
+        try:
+            self._record_feedback(answer_id, user_id, vote, entry_id)
+        except (IntegrityError, OperationalError):
+            # Two clicks at once: the loser sees the winner's row now, so once more is enough.
+            try:
+                self._record_feedback(answer_id, user_id, vote, entry_id)
+            except (IntegrityError, OperationalError) as exc:
+                raise StoreError(f"could not store the feedback: {exc.orig}") from exc
+
+    def _record_feedback(
+        self, answer_id: int, user_id: str, vote: str, entry_id: str | None
+    ) -> None:
         with self._session.begin() as s:
             answer = s.get(AnswerRow, answer_id)
             if answer is None:

@@ -29,7 +29,7 @@ PICKER_NONE = "None of these"
 PICKER_SUBMIT = "Teach the bot"
 
 THANKS_HELPFUL = "Thanks, noted as helpful."
-THANKS_LEARNED = "Thanks: I will answer *{title}* for pastes like this one from now on."
+THANKS_LEARNED = "Thanks: I will answer “{title}” for pastes like this one from now on."
 THANKS_NONE = "Thanks, noted: none of the entries fits this."
 MARKED_HELPFUL = "{who} found this helpful"
 MARKED_NOT_THIS = "{who} says it is *{title}*"
@@ -53,6 +53,7 @@ INVITE_ME = (
 )
 UNKNOWN_ANSWER = "That answer is no longer in my records, so I cannot store feedback for it."
 FILES_SKIPPED = "Skipped {names}: {reason}"
+FAILED = "Sorry, I could not finish answering that; the error is in my log. Please try again."
 
 HELP = f"""{NAME}: I match vLLM / vllm-ascend logs against the team's runbook.
   /triage <error or log>     find the runbook entry for a paste

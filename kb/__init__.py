@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kb.config import KBConfig, default_cache_dir
-from kb.embedding import Embedder, HashEmbedder, SentenceTransformerEmbedder
+from kb.embedding import BatchingEmbedder, Embedder, HashEmbedder, SentenceTransformerEmbedder
 from kb.errors import InputError, KBError, ModelNotFoundError, Problem, RunbookError
 from kb.evaluate import Case, Report, evaluate, load_cases
 from kb.hints import load_hints
@@ -45,6 +45,7 @@ def load(
 __all__ = [
     "BACKGROUND_LOG",
     "DEFAULT_RUNBOOK",
+    "BatchingEmbedder",
     "Calibration",
     "Case",
     "Embedder",

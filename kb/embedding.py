@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,8 +52,17 @@ def _model_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-@functools.cache
+_LOADING = threading.Lock()
+
+
 def _load_model(path: Path) -> Any:
+    # functools.cache alone lets threads that miss at once each load their own copy.
+    with _LOADING:
+        return _load_model_once(path)
+
+
+@functools.cache
+def _load_model_once(path: Path) -> Any:
     """One copy of a model per process, however many indexes use it."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -96,3 +107,82 @@ class HashEmbedder:
                 out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+@dataclass
+class _Request:
+    texts: list[str]
+    vectors: Vectors | None = None
+    error: BaseException | None = None
+    done: bool = False
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class BatchingEmbedder:
+    """Embeds the texts of concurrent callers in one forward pass.
+
+    A bot answering many people at once asks for one short query each; the model does a
+    batch of twenty in about the time of six single calls. The first caller to find the
+    model idle embeds everything queued by then (its own texts included), the others wait.
+    A lone caller pays nothing extra.
+    """
+
+    def __init__(self, inner: Embedder, max_batch: int = 64) -> None:
+        self.inner = inner
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._busy = False
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint
+
+    def embed(self, texts: list[str]) -> Vectors:
+        mine = _Request(texts)
+        with self._lock:
+            self._queue.append(mine)
+        while True:
+            batch = None
+            with self._lock:
+                if mine.done:
+                    break
+                if not self._busy:
+                    self._busy = True
+                    batch = self._take()
+            if batch is None:
+                mine.ready.wait()
+                mine.ready.clear()
+            else:
+                self._run(batch)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.vectors is not None
+        return mine.vectors
+
+    def _take(self) -> list[_Request]:
+        batch: list[_Request] = []
+        size = 0
+        while self._queue and (not batch or size + len(self._queue[0].texts) <= self.max_batch):
+            batch.append(self._queue.pop(0))
+            size += len(batch[-1].texts)
+        return batch
+
+    def _run(self, batch: list[_Request]) -> None:
+        try:
+            vectors = self.inner.embed([t for r in batch for t in r.texts])
+            start = 0
+            for request in batch:
+                request.vectors = vectors[start : start + len(request.texts)]
+                start += len(request.texts)
+        except BaseException as exc:  # every waiter gets the error, none waits forever
+            for request in batch:
+                request.error = exc
+        finally:
+            with self._lock:
+                for request in batch:
+                    request.done = True
+                self._busy = False
+                waiting = list(self._queue)
+            for request in (*batch, *waiting):
+                request.ready.set()

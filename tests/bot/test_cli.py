@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -228,6 +229,14 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
     assert http.exit_code == 0
     assert http.stdout.count("https://bot.example.org/slack/events") == 4
     assert "command: /triage" in http.stdout and "callback_id: triage_message" in http.stdout
-    socket = runner.invoke(app, ["slack-manifest", "--socket"])
-    assert "socket_mode_enabled: true" in socket.stdout
-    assert "url:" not in socket.stdout
+    parsed = yaml.safe_load(http.stdout)
+    assert (
+        parsed["settings"]["event_subscriptions"]["request_url"]
+        == "https://bot.example.org/slack/events"
+    )
+    commands = {c["command"] for c in parsed["features"]["slash_commands"]}
+    assert commands == {"/triage", "/runbook"}
+    socket = yaml.safe_load(runner.invoke(app, ["slack-manifest", "--socket"]).stdout)
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in socket["settings"]["event_subscriptions"]
+    assert all("url" not in c for c in socket["features"]["slash_commands"])

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+import pytest
 from slack_bolt import App, BoltRequest
+from sqlalchemy import update
 
 from bot.core import Oncall
 from bot.settings import Settings
-from bot.slack_app import build_app
+from bot.slack_app import build_app, connect_jobs
+from bot.store import JobRow
 from tests.bot.conftest import FORM, JSON, dispatch, slack_settings
 from tests.fakes import slack_payloads as p
 from tests.fakes.slack import BOT_TOKEN, BOT_USER, FakeSlack, sign
@@ -217,7 +222,7 @@ def test_file_stored_outside_slack_never_gets_the_token(app: App, fake_slack: Fa
     dispatch(
         app,
         p.event(
-            p.message("", "1700000700.1", channel="C0WATCH", subtype="file_share", files=[file]),
+            p.mention("what is this?", "1700000700.1", files=[file]),
             "Ev060",
         ),
         JSON,
@@ -315,10 +320,114 @@ def test_huge_and_binary_pastes_get_a_clear_answer(
     dispatch(
         app,
         p.event(
-            p.message("", "1700000900.1", channel="C0WATCH", subtype="file_share", files=[file]),
+            p.mention("why?", "1700000900.1", files=[file]),
             "Ev070",
         ),
         JSON,
     )
     post = fake_slack.wait_for("chat.postMessage")[0].args
     assert "looks binary" in _texts(post["blocks"])
+
+
+def test_acks_stay_quick_while_every_worker_is_busy(
+    fake_slack: FakeSlack, oncall: Oncall, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = slack_settings(fake_slack, database_url, workers=2)
+    app = build_app(settings, oncall)
+    slow_triage = oncall.triage
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(2)
+        return slow_triage(*args, **kwargs)
+
+    monkeypatch.setattr(oncall, "triage", slow)
+    for n in range(8):
+        dispatch(app, p.event(p.mention(FIA_LINE, f"1700002000.{n}"), f"EvBusy{n}"), JSON)
+    started = time.monotonic()
+    response = dispatch(app, p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1"), FORM)
+    assert response.status == 200
+    assert time.monotonic() - started < 1.0
+    fake_slack.wait_for("chat.postMessage", 9, timeout=60)
+
+
+def test_work_cut_short_by_a_restart_is_done_again(
+    fake_slack: FakeSlack, oncall: Oncall, settings: Settings
+) -> None:
+    body = dict(parse_qsl(p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1")))
+    # What a bot killed between its ack and its answer leaves behind: a pending job.
+    key = f"command:{body['trigger_id']}"
+    assert oncall.store.claim(key, "triage", body)
+    jobs = connect_jobs(settings, oncall)
+    assert jobs.resume_stalled() == 0  # not idle long enough: its worker may be alive
+    with oncall.store.engine.begin() as c:
+        c.execute(update(JobRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
+    assert jobs.resume_stalled() == 1
+    post = fake_slack.wait_for("chat.postMessage")[0].args
+    assert MLA_TITLE in _texts(post["blocks"])
+    fake_slack.quiet_for(0.5)
+    assert oncall.store.job_status(key) == "done"
+    assert jobs.resume_stalled() == 0
+
+
+def test_a_failed_job_tells_the_asker(
+    app: App, fake_slack: FakeSlack, oncall: Oncall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(oncall, "triage", broken)
+    dispatch(app, p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/5"), FORM)
+    reply = fake_slack.wait_for("response_url")[0].args
+    assert "could not finish answering" in reply["text"]
+    assert "disk on fire" not in reply["text"]
+
+
+def test_chat_text_cannot_inject_mentions_or_links(app: App, fake_slack: FakeSlack) -> None:
+    file = {
+        "id": "F0PNG",
+        "name": "<!channel> <https://evil.example|click>.png",
+        "filetype": "png",
+        "mimetype": "image/png",
+    }
+    dispatch(app, p.event(p.mention("look", "1700003000.1", files=[file]), "EvInj"), JSON)
+    post = fake_slack.wait_for("chat.postMessage")[0].args
+    sent = json.dumps(post)
+    assert "<!channel>" not in sent and "<https://evil.example" not in sent
+    assert "&lt;!channel&gt;" in sent
+
+
+def test_unasked_text_files_without_errors_are_left_alone(app: App, fake_slack: FakeSlack) -> None:
+    file = fake_slack.add_file(
+        "F0NOTES", "notes.txt", b"meeting notes\n- ship the A3 image\n- lunch at noon\n"
+    )
+    dispatch(
+        app,
+        p.event(
+            p.message("", "1700003100.1", channel="C0WATCH", subtype="file_share", files=[file]),
+            "EvNotes",
+        ),
+        JSON,
+    )
+    fake_slack.wait_for("download")
+    fake_slack.quiet_for(1.0)
+    assert fake_slack.of("chat.postMessage") == []
+
+
+def test_a_log_sent_to_the_bot_in_a_dm_is_triaged(app: App, fake_slack: FakeSlack) -> None:
+    dm = p.message(CRASH_LOG, "1700003200.1", channel="D0ALICE", channel_type="im")
+    dispatch(app, p.event(dm, "EvDm"), JSON)
+    post = fake_slack.wait_for("chat.postMessage")[0].args
+    assert post["channel"] == "D0ALICE" and MLA_TITLE in _texts(post["blocks"])
+
+
+def test_shortcut_outside_the_allowed_channels_says_so(
+    fake_slack: FakeSlack, oncall: Oncall, database_url: str
+) -> None:
+    app = build_app(slack_settings(fake_slack, database_url, channels=["C0ONLY"]), oncall)
+    dispatch(
+        app, p.shortcut(p.message(CRASH_LOG, "1700003300.1"), f"{fake_slack.url}/respond/4"), FORM
+    )
+    reply = fake_slack.wait_for("response_url")[0].args
+    assert "not enabled in this channel" in reply["text"]
+    fake_slack.quiet_for(0.5)
+    assert fake_slack.of("chat.postMessage") == []

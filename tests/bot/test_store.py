@@ -10,13 +10,14 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from bot.errors import StoreError
-from bot.store import Store, open_store
+from bot.store import Job, Store, open_store
 
 PG_URL = os.environ.get("ONCALL_TEST_DATABASE_URL")
 
@@ -54,7 +55,7 @@ def test_a_delivery_is_claimed_once_even_by_racing_threads(store: Store) -> None
     lock = threading.Lock()
 
     def claim() -> None:
-        won = store.first_time("event:Ev123")
+        won = store.claim("triage:C1:1700000000.1", "mention", {"event": {}})
         with lock:
             wins.append(won)
 
@@ -98,3 +99,20 @@ def test_an_unreachable_database_names_it_without_the_password() -> None:
         open_store("postgresql+psycopg://oncall:s3cret@127.0.0.1:1/nowhere?connect_timeout=2")
     assert "127.0.0.1:1/nowhere" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_stalled_job_is_handed_out_once_and_a_finished_one_never(store: Store) -> None:
+    store.claim("a", "triage", {"text": "x"})
+    store.claim("b", "triage", {"text": "y"})
+    store.finish("b")
+    assert store.stalled(idle=timedelta(0)) == [Job("a", "triage", {"text": "x"})]
+    assert store.stalled(idle=timedelta(seconds=60)) == []  # just handed out: not idle
+    assert [j.key for j in store.stalled(idle=timedelta(0))] == ["a"]
+    assert store.stalled(idle=timedelta(0)) == []  # three attempts: given up
+    assert store.job_status("b") == "done"
+
+
+def test_old_jobs_are_forgotten(store: Store) -> None:
+    store.claim("old", "triage", {})
+    assert store.forget_jobs(older_than=timedelta(0)) == 1
+    assert store.claim("old", "triage", {})  # the key can be used again

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -88,21 +89,12 @@ def test_socket_mode_receives_envelopes_and_acks_them(app: App, fake_slack: Fake
             handler.close()
 
 
-@pytest.mark.slow
-def test_serve_runs_http_mode_as_a_real_process(
-    fake_slack: FakeSlack, tmp_path: Path, cache_dir: Path
-) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONCALL_"))}
-    env |= {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.api_url,
-        "ONCALL_CACHE_DIR": str(cache_dir),
-        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
-    }
+@contextmanager
+def _serve(env: dict[str, str], cwd: Path) -> Iterator[str]:
+    """`ascend-oncall serve --port 0` as users start it; yields its /healthz base URL."""
     exe = str(Path(sys.executable).with_name("ascend-oncall"))
     proc = subprocess.Popen(
-        [exe, "serve", "--port", "0"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+        [exe, "serve", "--port", "0"], env=env, cwd=cwd, stderr=subprocess.PIPE, text=True
     )
     try:
         assert proc.stderr is not None
@@ -111,16 +103,59 @@ def test_serve_runs_http_mode_as_a_real_process(
         while "serving Slack" not in line and time.monotonic() < deadline:
             line = proc.stderr.readline()
             assert line or proc.poll() is None, "serve exited early"
-        url = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert url, line
-        base = url.group(0)
-        assert httpx.get(f"{base}/healthz").json()["ok"] is True
+        found = re.search(r"metrics on (127\.0\.0\.1:\d+)", line)
+        assert found, line
+        yield f"http://{found.group(1)}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+        assert BOT_TOKEN not in rest and APP_TOKEN not in rest
+
+
+def _env(fake_slack: FakeSlack, tmp_path: Path, cache_dir: Path, **slack: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONCALL_"))}
+    return (
+        env
+        | slack
+        | {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_API_URL": fake_slack.api_url,
+            "ONCALL_CACHE_DIR": str(cache_dir),
+            "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+        }
+    )
+
+
+@pytest.mark.slow
+def test_serve_runs_http_mode_as_a_real_process(
+    fake_slack: FakeSlack, tmp_path: Path, cache_dir: Path
+) -> None:
+    env = _env(fake_slack, tmp_path, cache_dir, SLACK_SIGNING_SECRET=SIGNING_SECRET)
+    with _serve(env, tmp_path) as base:
+        assert httpx.get(f"{base}/healthz").json()["mode"] == "http"
         body = p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1")
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
         assert httpx.post(f"{base}/slack/events", content=body, headers=headers).status_code == 200
         post = fake_slack.wait_for("chat.postMessage")[0].args
         assert "MLA attention runtime failures after ready" in post["text"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=30)
-    assert BOT_TOKEN not in rest
+
+
+@pytest.mark.slow
+def test_serve_runs_socket_mode_as_a_real_process(
+    fake_slack: FakeSlack, tmp_path: Path, cache_dir: Path
+) -> None:
+    with FakeSocketMode() as socket_server:
+        fake_slack.socket_url = socket_server.url
+        env = _env(fake_slack, tmp_path, cache_dir, SLACK_APP_TOKEN=APP_TOKEN)
+        with _serve(env, tmp_path) as base:
+            assert socket_server.connected.wait(30)
+            health = httpx.get(f"{base}/healthz").json()
+            assert health["ok"] is True and health["mode"] == "socket"
+            assert (
+                httpx.post(f"{base}/slack/events", content="{}").status_code == 404
+            )  # not in Socket Mode
+            command = dict(parse_qsl(p.slash("/runbook", "507903", f"{fake_slack.url}/respond/3")))
+            socket_server.send("slash_commands", command)
+            reply = fake_slack.wait_for("response_url")[0].args
+            assert "ACL graph capture fails (507903)" in json.dumps(reply["blocks"])
+            assert "oncall_slack_requests_total" in httpx.get(f"{base}/metrics").text

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 from tests.fakes.slack import BOT_ID, BOT_USER, TEAM
 
 CHANNEL = "C0TEAM"
+_TRIGGERS = itertools.count(1)
+
+
+def _trigger() -> str:
+    """Slack gives every invocation a trigger id of its own."""
+    return f"{next(_TRIGGERS)}.{time.monotonic_ns()}.trigger"
+
+
 USER = "U0ALICE"
 
 
@@ -33,7 +43,7 @@ def slash(
             "text": text,
             "api_app_id": "A0APP",
             "response_url": response_url,
-            "trigger_id": "1.2.trigger",
+            "trigger_id": _trigger(),
         }
     )
 
@@ -107,7 +117,7 @@ def button(
             "team": {"id": TEAM},
             "user": {"id": user},
             "api_app_id": "A0APP",
-            "trigger_id": "2.3.trigger",
+            "trigger_id": _trigger(),
             "channel": {"id": channel},
             "container": {
                 "type": "message",
@@ -136,7 +146,7 @@ def picked(view: dict[str, Any], value: str, user: str = USER) -> str:
             "team": {"id": TEAM},
             "user": {"id": user},
             "api_app_id": "A0APP",
-            "trigger_id": "3.4.trigger",
+            "trigger_id": _trigger(),
             "view": {
                 **view,
                 "id": "V0VIEW",
@@ -162,6 +172,6 @@ def shortcut(
             "message": message,
             "message_ts": message["ts"],
             "response_url": response_url,
-            "trigger_id": "4.5.trigger",
+            "trigger_id": _trigger(),
         }
     )

@@ -1,4 +1,4 @@
-"""Answers, feedback, learned examples, handled Slack deliveries.
+"""Answers, feedback, learned examples, and the jobs Slack deliveries start.
 
 Revision ID: 0001
 Revises:
@@ -61,14 +61,21 @@ def upgrade() -> None:
         sa.Column("text", sa.Text, nullable=False),
     )
     op.create_table(
-        "bot_handled",
+        "bot_jobs",
         sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("bot_jobs_status_updated", "bot_jobs", ["status", "updated_at"])
 
 
 def downgrade() -> None:
-    op.drop_table("bot_handled")
+    op.drop_index("bot_jobs_status_updated", "bot_jobs")
+    op.drop_table("bot_jobs")
     op.drop_table("bot_examples")
     op.drop_table("bot_feedback")
     op.drop_table("bot_answers")
