@@ -212,18 +212,29 @@ def render(answer: Answer) -> list[Block]:
     return limit(blocks)
 
 
+def _option(text: str, value: str) -> Block:
+    return {"text": {"type": "plain_text", "text": cut(text, LABEL_CHARS)}, "value": value[:150]}
+
+
 def picker(entries: tuple[EntryRef, ...], metadata: str) -> dict[str, Any]:
     """The "Not this" modal: choose the entry that fits, or none."""
-    options = [
-        {
-            "text": {"type": "plain_text", "text": cut(e.title, LABEL_CHARS)},
-            "value": e.id[:150],
-        }
-        for e in entries[: MAX_OPTIONS - 1]
-    ]
-    options.append(
-        {"text": {"type": "plain_text", "text": wording.PICKER_NONE}, "value": NONE_VALUE}
-    )
+    options = [_option(e.title, e.id) for e in entries]
+    options.append(_option(wording.PICKER_NONE, NONE_VALUE))
+    element: Block = {"type": "static_select", "action_id": PICKER_ELEMENT}
+    if len(options) <= MAX_OPTIONS:
+        element["options"] = options
+    else:  # a select holds 100 options, or 100 groups of 100
+        chunks = [options[i : i + MAX_OPTIONS] for i in range(0, len(options), MAX_OPTIONS)]
+        element["option_groups"] = [
+            {
+                "label": {
+                    "type": "plain_text",
+                    "text": f"{n * MAX_OPTIONS + 1} to {n * MAX_OPTIONS + len(c)}",
+                },
+                "options": c,
+            }
+            for n, c in enumerate(chunks[:MAX_OPTIONS])
+        ]
     return {
         "type": "modal",
         "callback_id": PICKER_CALLBACK,
@@ -235,11 +246,7 @@ def picker(entries: tuple[EntryRef, ...], metadata: str) -> dict[str, Any]:
                 "type": "input",
                 "block_id": PICKER_BLOCK,
                 "label": {"type": "plain_text", "text": wording.PICKER_LABEL},
-                "element": {
-                    "type": "static_select",
-                    "action_id": PICKER_ELEMENT,
-                    "options": options,
-                },
+                "element": element,
             }
         ],
     }

@@ -69,12 +69,18 @@ def test_any_answer_fits_slack(signature: str, actions: list[str], notes: list[s
 
 
 def test_the_picker_lists_every_entry_and_none() -> None:
-    entries = tuple(EntryRef(f"id-{i}", f"Entry {i} " + "y" * 100) for i in range(150))
-    view = blocks.picker(entries, '{"answer": 1}')
-    options = view["blocks"][0]["element"]["options"]
-    assert len(options) == blocks.MAX_OPTIONS
-    assert options[-1]["value"] == blocks.NONE_VALUE
-    assert all(len(o["text"]["text"]) <= blocks.LABEL_CHARS for o in options)
+    few = blocks.picker(tuple(EntryRef(f"id-{i}", f"Entry {i}") for i in range(17)), "{}")
+    options = few["blocks"][0]["element"]["options"]
+    assert len(options) == 18 and options[-1]["value"] == blocks.NONE_VALUE
+    entries = tuple(EntryRef(f"id-{i}", f"Entry {i} " + "y" * 100) for i in range(250))
+    many = blocks.picker(entries, '{"answer": 1}')["blocks"][0]["element"]
+    assert "options" not in many
+    grouped = [o for g in many["option_groups"] for o in g["options"]]
+    assert len(grouped) == 251 and all(
+        len(g["options"]) <= blocks.MAX_OPTIONS for g in many["option_groups"]
+    )
+    assert grouped[-1]["value"] == blocks.NONE_VALUE
+    assert all(len(o["text"]["text"]) <= blocks.LABEL_CHARS for o in grouped)
 
 
 def test_console_and_slack_say_the_same_thing() -> None:

@@ -236,6 +236,7 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
     )
     commands = {c["command"] for c in parsed["features"]["slash_commands"]}
     assert commands == {"/triage", "/runbook"}
+    assert parsed["features"]["app_home"]["messages_tab_enabled"] is True  # DMs reach the bot
     socket = yaml.safe_load(runner.invoke(app, ["slack-manifest", "--socket"]).stdout)
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in socket["settings"]["event_subscriptions"]
