@@ -65,6 +65,10 @@ def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
         return load(config.model_copy(update={"top": top}))
     except KBError as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:
+        raise _fail(
+            f"cannot use the index cache ONCALL_CACHE_DIR={config.cache_dir}: {exc}"
+        ) from exc
 
 
 @app.callback(invoke_without_command=True)
@@ -89,9 +93,16 @@ def _oncall(settings: Settings) -> Oncall:
         return open_oncall(settings)
     except (BotError, KBError) as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:
+        raise _fail(
+            f"cannot use the index cache ONCALL_CACHE_DIR={settings.cache_dir}: {exc}"
+        ) from exc
 
 
 def _serve(settings: Settings) -> None:
+    logging.getLogger("ascend_oncall").setLevel(
+        logging.INFO
+    )  # say where it serves, and why work resumes
     try:
         check_slack(settings)
         serve(settings, _oncall(settings))
@@ -126,6 +137,10 @@ def slack_manifest(
     socket: Annotated[bool, typer.Option("--socket", help="For Socket Mode.")] = False,
 ) -> None:
     """Print the Slack app manifest to paste at api.slack.com/apps."""
+    if url and socket:
+        raise _fail("--url is for HTTP mode; Socket Mode needs no URL", 2)
+    if url and not (url.startswith("https://") and url.rstrip("/").endswith("/slack/events")):
+        raise _fail(f"--url must be the https address of /slack/events, not {url}", 2)
     print(manifest(url, socket), end="")
 
 
@@ -169,7 +184,10 @@ def triage(
 def _triage_jsonl(path: Path, triager: Triager) -> None:
     """One answer per input line, in order; a bad line gets an error object and the rest go on."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if str(path) == "-":
+            lines = sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
+        else:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from exc
     for no, line in enumerate(lines, start=1):

@@ -7,6 +7,7 @@ any other text is a paste, ended by a line holding only "." or by the end of inp
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -15,6 +16,7 @@ from bot.answers import Answer, Notice, TriageAnswer
 from bot.core import Oncall
 
 END_OF_PASTE = "."
+_COMMAND = re.compile(r"/[a-z]+(?:\s|$)")
 PROMPT = "oncall> "
 
 
@@ -56,7 +58,7 @@ class Console:
             else:
                 self._feedback("not_this", rest)
         else:
-            self.say(Notice(f"Unknown command {name}. " + wording.HELP, problem=True))
+            self.say(Notice(f"Unknown command {name}.\n\n{wording.HELP}", problem=True))
         return True
 
     def _feedback(self, vote: str, choice: str | None) -> None:
@@ -76,6 +78,11 @@ def _entry_choice(choice: str, oncall: Oncall) -> str | None:
         return entries[int(choice) - 1].id
     ids = {e.id for e in entries}
     return choice if choice in ids else None
+
+
+def _is_command(line: str) -> bool:
+    """`/runbook hccl` is a command; `/usr/lib/python3/torch_npu/__init__.py:248: ...` is a log."""
+    return bool(_COMMAND.match(line))
 
 
 def _paste(lines: Iterator[str]) -> str:
@@ -99,9 +106,9 @@ def run(oncall: Oncall, stdin: TextIO, out: TextIO, interactive: bool = False) -
         line = next(lines, None)
         if line is None:
             return
-        if not line.strip():
+        if not line.strip() or line.strip() == END_OF_PASTE:
             continue
-        if line.startswith("/"):
+        if _is_command(line):
             if not console.command(line, lines):
                 return
         else:

@@ -94,10 +94,11 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     stop = threading.Event()
     threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
     where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
-    log.warning("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
+    log.info("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
     try:
         server(api).run(sockets=[sock])
     finally:
         stop.set()
+        jobs.close()
         if handler is not None:
             handler.close()  # type: ignore[no-untyped-call]

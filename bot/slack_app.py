@@ -1,8 +1,8 @@
 """The Slack app: one function builds the bolt `App` and registers its listeners.
 
 It starts nothing; `bot.slack_http` and `bot.slack_socket` are the transports. Listeners
-check, ack (bolt acks events by itself) and hand the work to `SlackJobs`, whose own threads
-triage, so Slack has its ack within 3 s however busy triage is.
+check, record the work as a job and ack; `SlackJobs`' own threads do the work, so Slack has
+its ack within 3 s however busy triage is, and a crash after the ack loses nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
@@ -21,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import blocks, wording
 from bot.core import Oncall
-from bot.errors import SlackSetupError
+from bot.errors import SlackSetupError, StoreError
 from bot.metrics import REQUESTS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
@@ -29,7 +28,6 @@ from bot.slack_jobs import SlackJobs
 log = logging.getLogger("ascend_oncall.slack")
 
 SHORTCUT = "triage_message"
-_ACK_THREADS = 16
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -50,6 +48,10 @@ def _trigger(body: dict[str, Any]) -> str:
 
 
 class _Listeners:
+    """Each listener checks the request, claims its job, then acks: a request Slack has
+    been told we got is always in the database first. The App runs them before it answers
+    (process_before_response), so they stay this small; the work is SlackJobs'."""
+
     def __init__(self, settings: Settings, jobs: SlackJobs) -> None:
         self.settings = settings
         self.jobs = jobs
@@ -59,11 +61,12 @@ class _Listeners:
         self, body: dict[str, Any], context: BoltContext, next: Any
     ) -> BoltResponse | None:
         teams, channels = self.settings.teams, self.settings.channels
+        channel = context.channel_id or ""
         place = None
         if teams and context.team_id not in teams:
             place = "workspace"
-        elif channels and context.channel_id and context.channel_id not in channels:
-            place = "channel"
+        elif channels and channel and not channel.startswith("D") and channel not in channels:
+            place = "channel"  # direct messages with the bot are not channels
         if place is None:
             next()
             return None
@@ -71,21 +74,29 @@ class _Listeners:
         if "command" in body:
             return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
         if body.get("response_url"):  # a shortcut: tell the one who used it
-            Respond(response_url=body["response_url"])(text=text, response_type="ephemeral")
+            respond = Respond(response_url=body["response_url"])
+            self.jobs.soon(lambda: respond(text=text, response_type="ephemeral"))
         return BoltResponse(status=200, body="")
+
+    def _start(self, ack: Ack, key: str, kind: str, body: dict[str, Any]) -> None:
+        try:
+            self.jobs.start(key, kind, body)
+        except StoreError:
+            log.exception("could not record a %s request", kind)
+            ack(text=wording.FAILED, response_type="ephemeral")
+            return
+        ack()
 
     def triage_command(self, ack: Ack, body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="triage").inc()
         if not body.get("text", "").strip():
             ack(text=wording.USAGE_TRIAGE, response_type="ephemeral")
             return
-        ack()
-        self.jobs.start(f"command:{_trigger(body)}", "triage", body)
+        self._start(ack, f"command:{_trigger(body)}", "triage", body)
 
     def runbook_command(self, ack: Ack, body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="runbook").inc()
-        ack()
-        self.jobs.start(f"command:{_trigger(body)}", "runbook", body)
+        self._start(ack, f"command:{_trigger(body)}", "runbook", body)
 
     def mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="mention").inc()
@@ -95,49 +106,50 @@ class _Listeners:
 
     def message(self, event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         """New messages in watched channels (and DMs to the bot) that may hold a log."""
-        watched = event.get("channel") in self.settings.watched_channels
-        if not (watched or event.get("channel_type") == "im"):
+        direct = event.get("channel_type") == "im"
+        if not (direct or event.get("channel") in self.settings.watched_channels):
             return
         if event.get("bot_id") or event.get("subtype") not in (None, "file_share"):
             return
         if event.get("thread_ts") not in (None, event.get("ts")):
             return  # replies in threads: mention the bot there
-        if context.bot_user_id and f"<@{context.bot_user_id}>" in event.get("text", ""):
-            return  # the app_mention event answers this one
+        mentioned = context.bot_user_id and f"<@{context.bot_user_id}>" in event.get("text", "")
+        if mentioned and not direct:
+            return  # the app_mention event answers this one (Slack sends none for DMs)
         REQUESTS.labels(kind="watched").inc()
         key = f"triage:{event.get('channel')}:{event.get('ts')}"
         self.jobs.start(key, "watched", {"event": event, "team_id": body.get("team_id")})
 
     def shortcut(self, ack: Ack, body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="shortcut").inc()
-        ack()
-        self.jobs.start(f"shortcut:{_trigger(body)}", "shortcut", body)
+        self._start(ack, f"shortcut:{_trigger(body)}", "shortcut", body)
 
     def helpful(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
         REQUESTS.labels(kind="feedback").inc()
         user = body["user"]["id"]
         notice = self.oncall.feedback(int(body["actions"][0]["value"]), user, "helpful")
+        ack()
         message = body.get("message")
         if notice.problem or message is None or body.get("container", {}).get("is_ephemeral"):
-            respond(
-                text=blocks.escape(notice.text), response_type="ephemeral", replace_original=False
+            text = blocks.escape(notice.text)
+            self.jobs.soon(
+                lambda: respond(text=text, response_type="ephemeral", replace_original=False)
             )
             return
         marked = blocks.with_mark(
             message["blocks"], wording.MARKED_HELPFUL.format(who=f"<@{user}>")
         )
-        self.jobs.call(
-            "chat_update",
-            channel=body["channel"]["id"],
-            ts=message["ts"],
-            blocks=marked,
-            text=message.get("text", ""),
-        )
+        update = {
+            "channel": body["channel"]["id"],
+            "ts": message["ts"],
+            "blocks": marked,
+            "text": message.get("text", ""),
+        }
+        self.jobs.soon(lambda: self.jobs.call("chat_update", **update))
 
     def not_this(self, ack: Ack, body: dict[str, Any]) -> None:
-        ack()
         REQUESTS.labels(kind="feedback").inc()
+        ack()
         message = body.get("message") or {}
         metadata = {
             "answer": int(body["actions"][0]["value"]),
@@ -147,11 +159,17 @@ class _Listeners:
             "response_url": body.get("response_url"),
         }
         view = blocks.picker(self.oncall.entries(), json.dumps(metadata))
-        self.jobs.call("views_open", trigger_id=body["trigger_id"], view=view)
+        # The trigger id lives 3 s: open the modal now, on the quick pool.
+        trigger = body["trigger_id"]
+        self.jobs.soon(lambda: self.jobs.call("views_open", trigger_id=trigger, view=view))
 
     def pick(self, ack: Ack, body: dict[str, Any]) -> None:
+        key = f"pick:{body['view'].get('id')}:{body['user']['id']}"
+        try:
+            self.jobs.start(key, "pick", body)
+        except StoreError:
+            log.exception("could not record a feedback choice")
         ack()
-        self.jobs.start(f"pick:{body['view'].get('id')}:{body['user']['id']}", "pick", body)
 
 
 def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = None) -> SlackJobs:
@@ -162,6 +180,11 @@ def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = 
     except SlackApiError as exc:
         error = exc.response.get("error")
         raise SlackSetupError(f"Slack refused the bot token (SLACK_BOT_TOKEN): {error}") from exc
+    except OSError as exc:  # urllib's URLError and socket errors: no Slack to talk to
+        reason = getattr(exc, "reason", exc)
+        raise SlackSetupError(
+            f"cannot reach Slack at {settings.slack_api_url} (SLACK_API_URL): {reason}"
+        ) from exc
     return SlackJobs(settings, oncall, client, bot_user_id)
 
 
@@ -180,7 +203,8 @@ def build_app(
             signing_secret=secret.get_secret_value() if secret else "",
             ignoring_self_events_enabled=True,
             raise_error_for_unhandled_request=False,
-            listener_executor=ThreadPoolExecutor(_ACK_THREADS, thread_name_prefix="oncall-ack"),
+            # Listeners only claim and queue: answer Slack when they are done, never before.
+            process_before_response=True,
         )
     except SlackBoltError as exc:
         raise SlackSetupError(f"Slack refused the bot token (SLACK_BOT_TOKEN): {exc}") from exc

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,7 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks, wording
 from bot.answers import Answer, Notice, TriageAnswer
 from bot.core import Oncall
-from bot.errors import FileFetchError
+from bot.errors import FileFetchError, StoreError
 from bot.metrics import DUPLICATES, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_files import fetch, is_text_file
@@ -41,35 +44,103 @@ class SlackJobs:
         self.oncall = oncall
         self.client = client
         self.bot_user_id = bot_user_id
-        # Triage runs here, never on bolt's listener threads, so acks never queue behind it.
+        # Triage runs here, never on bolt's threads, so acks never queue behind it.
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="oncall-work")
+        # Quick calls people wait on (a modal, a mark, a notice): never behind a triage.
+        self.quick = ThreadPoolExecutor(4, thread_name_prefix="oncall-quick")
+        self._live: set[str] = set()  # keys queued or running in this process
+        self._live_lock = threading.Lock()
 
     def start(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        """Claim and queue a job; False (and nothing queued) when it was claimed before."""
+        """Claim and queue a job; False (and nothing queued) when it was claimed before.
+
+        Raises StoreError when the database cannot take the claim: the caller says so.
+        """
+        payload = {k: v for k, v in payload.items() if k != "token"}  # Slack's legacy secret
         if not self.oncall.store.claim(key, kind, payload):
             DUPLICATES.inc()
             return False
-        self.pool.submit(self.run, key, kind, payload)
+        self._queue(key, kind, payload)
         return True
+
+    def soon(self, call: Callable[[], object]) -> None:
+        """A quick call off the ack path; its failure is logged, not raised."""
+
+        def run() -> None:
+            try:
+                call()
+            except Exception:
+                log.exception("a quick Slack call failed")
+
+        self.quick.submit(run)
+
+    def live(self) -> list[str]:
+        with self._live_lock:
+            return sorted(self._live)
+
+    def keep_alive(self) -> None:
+        """Tell other replicas (and ourselves after this) that our jobs are not stalled."""
+        self.oncall.store.touch(self.live())
 
     def resume_stalled(self) -> int:
         """Queue again the jobs whose worker died (a crash, a restart mid-answer)."""
-        jobs = self.oncall.store.stalled()
+        live = set(self.live())
+        jobs = [j for j in self.oncall.store.stalled() if j.key not in live]
         for job in jobs:
             log.warning("resuming %s job %s left unfinished", job.kind, job.key)
-            self.pool.submit(self.run, job.key, job.kind, job.payload)
+            self._queue(job.key, job.kind, job.payload)
         return len(jobs)
+
+    def close(self) -> None:
+        """Stop taking work; what is queued stays pending in the database for the next start."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.quick.shutdown(wait=False, cancel_futures=True)
+
+    def _queue(self, key: str, kind: str, payload: dict[str, Any]) -> None:
+        with self._live_lock:
+            self._live.add(key)
+        self.pool.submit(self.run, key, kind, payload)
 
     def run(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         try:
-            getattr(self, f"_{kind}")(payload)
-        except Exception:  # seen in the log and by the asker, never lost in a future
-            log.exception("%s job %s failed", kind, key)
-            self.oncall.store.finish(key, "failed")
-            if payload.get("response_url"):
-                _respond(payload)(text=wording.FAILED, response_type="ephemeral")
-            return
-        self.oncall.store.finish(key)
+            if self.oncall.store.job_status(key) != "pending":
+                return  # finished elsewhere meanwhile
+            try:
+                getattr(self, f"_{kind}")(payload)
+                status = "done"
+            except Exception:  # seen in the log and by the asker, never lost in a future
+                log.exception("%s job %s failed", kind, key)
+                status = "failed"
+                self._say_failed(kind, payload)
+            self._finish(key, status)
+        finally:
+            with self._live_lock:
+                self._live.discard(key)
+
+    def _finish(self, key: str, status: str) -> None:
+        for attempt in (1, 2, 3):
+            try:
+                self.oncall.store.finish(key, status)
+                return
+            except StoreError:
+                log.warning("could not mark job %s %s (attempt %d)", key, status, attempt)
+                time.sleep(attempt)
+        log.error("job %s stays pending: it may be answered again", key)
+
+    def _say_failed(self, kind: str, payload: dict[str, Any]) -> None:
+        try:
+            url = payload.get("response_url") or _metadata(payload).get("response_url")
+            if url:
+                Respond(response_url=url)(text=wording.FAILED, response_type="ephemeral")
+            elif kind == "mention":
+                event = payload["event"]
+                self.client.chat_postMessage(
+                    channel=event["channel"],
+                    thread_ts=event.get("thread_ts") or event["ts"],
+                    text=wording.FAILED,
+                )
+        except Exception:
+            log.exception("could not tell the asker that a %s job failed", kind)
 
     # -- the kinds of job -------------------------------------------------------------------
 
@@ -101,8 +172,10 @@ class SlackJobs:
 
     def _watched(self, payload: dict[str, Any]) -> None:
         event = payload["event"]
+        asked = event.get("channel_type") == "im"  # a direct message to the bot is a question
         files = [f for f in event.get("files", []) if _maybe_log(f)]
-        if not files and not self.oncall.looks_like_error(slack_text(event.get("text", ""))):
+        text = slack_text(event.get("text", ""), self.bot_user_id)
+        if not (asked or files or self.oncall.looks_like_error(text)):
             return
         self._triage_messages(
             [event],
@@ -111,7 +184,7 @@ class SlackJobs:
             payload.get("team_id"),
             "watched",
             event,
-            quiet=True,
+            quiet=not asked,
         )
 
     def _shortcut(self, body: dict[str, Any]) -> None:
@@ -265,6 +338,13 @@ class SlackJobs:
         except SlackApiError as exc:
             SLACK_ERRORS.labels(method=method).inc()
             log.warning("%s failed: %s", method, exc.response.get("error"))
+
+
+def _metadata(payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(json.loads(payload["view"]["private_metadata"]))
+    except (KeyError, TypeError, ValueError):
+        return {}
 
 
 def _respond(payload: dict[str, Any]) -> Respond:

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from bot.errors import StoreError
@@ -95,7 +95,8 @@ class JobRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
+    # pending | done | failed | expired
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -128,7 +129,10 @@ class LearnedExample:
 
 
 def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL; see ONCALL_DATABASE_URL)"
 
 
 def _engine(url: str) -> Engine:
@@ -171,15 +175,31 @@ class Store:
                 s.add(JobRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
         except IntegrityError:
             return False
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot record the request: {type(exc).__name__}") from exc
         return True
 
     def finish(self, key: str, status: str = "done") -> None:
-        with self._session.begin() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.key == key[:200])
-                .values(status=status, updated_at=_now())
-            )
+        """Mark a job done or failed; its payload (a paste, a response URL) is dropped."""
+        try:
+            with self._session.begin() as s:
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.key == key[:200])
+                    .values(status=status, updated_at=_now(), payload="{}")
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot mark job {key} {status}: {type(exc).__name__}") from exc
+
+    def touch(self, keys: list[str]) -> None:
+        """Jobs still being worked on here: not stalled, whatever their age."""
+        if keys:
+            with self._session.begin() as s:
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.key.in_(keys), JobRow.status == "pending")
+                    .values(updated_at=_now())
+                )
 
     def stalled(
         self,
@@ -190,6 +210,12 @@ class Store:
         """Pending jobs nobody has touched for `idle`: their worker died. Each is handed to
         one caller only (a conditional update), so replicas never redo the same job twice."""
         now = _now()
+        with self._session.begin() as s:  # too old to answer now: the asker has moved on
+            s.execute(
+                update(JobRow)
+                .where(JobRow.status == "pending", JobRow.created_at <= now - within)
+                .values(status="expired", payload="{}", updated_at=now)
+            )
         with self._session() as s:
             rows = s.execute(
                 select(JobRow.key, JobRow.kind, JobRow.payload, JobRow.updated_at).where(

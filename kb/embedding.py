@@ -113,7 +113,7 @@ class HashEmbedder:
 class _Request:
     texts: list[str]
     vectors: Vectors | None = None
-    error: BaseException | None = None
+    error: Exception | None = None
     done: bool = False
     ready: threading.Event = field(default_factory=threading.Event)
 
@@ -175,7 +175,7 @@ class BatchingEmbedder:
             for request in batch:
                 request.vectors = vectors[start : start + len(request.texts)]
                 start += len(request.texts)
-        except BaseException as exc:  # every waiter gets the error, none waits forever
+        except Exception as exc:  # every waiter gets the error, none waits forever
             for request in batch:
                 request.error = exc
         finally:

@@ -28,7 +28,7 @@ from kb.errors import KBError
 from kb.hints import Hint
 from kb.lexical import Lexical
 from kb.runbook import Entry
-from kb.signatures import Signature
+from kb.signatures import Signature, learned
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,29 @@ _CONTEXT_FACTOR = 0.25
 
 
 def _signatures(
-    entries: Sequence[Entry], hints: dict[str, Hint], background: Sequence[str]
+    entries: Sequence[Entry],
+    hints: dict[str, Hint],
+    background: Sequence[str],
+    examples: Sequence[Example] = (),
 ) -> tuple[tuple[Signature, ...], ...]:
-    """Each entry's signatures; those a healthy log also shows prove little, so count less."""
+    """Each entry's signatures; those a healthy log also shows prove little, so count less.
+
+    A learned example's root-cause line becomes a signature of the entry the user chose;
+    when the same line was taught to two entries, the later correction wins.
+    """
     lowered = [line.lower() for line in background]
+    latest: dict[tuple[str, ...], tuple[str, Signature]] = {}
+    for x in examples:  # oldest first
+        sig = learned(x.text)
+        if sig is not None:
+            latest[sig.fragments] = (x.entry_id, sig)
+    taught: dict[str, list[Signature]] = {}
+    for entry_id, sig in latest.values():
+        taught.setdefault(entry_id, []).append(sig)
     out = []
     for e in entries:
         sigs = []
-        for sig in e.signatures + hints.get(e.id, Hint()).signatures:
+        for sig in e.signatures + hints.get(e.id, Hint()).signatures + tuple(taught.get(e.id, ())):
             if any(sig.find(line) for line in lowered):
                 sig = replace(sig, weight=round(sig.weight * _CONTEXT_FACTOR, 3))
             sigs.append(sig)
@@ -176,7 +191,7 @@ def build(
     folder = cache_dir / f"index-{key}" if cache_dir else None
     if folder and folder.is_dir():
         try:
-            return _load(folder, manifest, entries, hints, embedder, background)
+            return _load(folder, manifest, entries, hints, embedder, background, examples)
         except Exception as exc:
             log.warning("index cache %s is damaged, rebuilding: %s", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
@@ -191,7 +206,7 @@ def build(
         for v in _views(e, by_entry[e.id]):
             views.append(v)
             owner.append(i)
-    signatures = _signatures(entries, hints, background)
+    signatures = _signatures(entries, hints, background, examples)
     lexical = Lexical.build(
         [_document(e, sigs, by_entry[e.id]) for e, sigs in zip(entries, signatures, strict=True)]
     )
@@ -237,6 +252,7 @@ def _load(
     hints: dict[str, Hint],
     embedder: Embedder,
     background: Sequence[str],
+    examples: Sequence[Example],
 ) -> Index:
     saved = json.loads((folder / "manifest.json").read_text())
     if saved != manifest:
@@ -247,7 +263,7 @@ def _load(
         raise ValueError("dense index and its view table disagree")
     return Index(
         entries=tuple(entries),
-        signatures=_signatures(entries, hints, background),
+        signatures=_signatures(entries, hints, background, examples),
         against=tuple(hints.get(e.id, Hint()).against for e in entries),
         lexical=Lexical.load(folder / "bm25"),
         dense=dense,

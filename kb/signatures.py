@@ -27,6 +27,7 @@ class Origin(enum.StrEnum):
     TITLE = "title"
     SYMPTOM = "symptom"
     HINT = "hint"
+    LEARNED = "learned"  # a user said this root-cause line belongs to the entry
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,23 @@ _NAMED = (
     (_FLAG, Kind.FLAG),
     (_ENV, Kind.ENV),
 )
+
+
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+(?:[.:]\d+)*")
+_LEARNED_MIN = 12  # shorter lines ("Killed", "Error") would tie unrelated pastes to an entry
+
+
+def learned(text: str) -> Signature | None:
+    """The root-cause line of a user's correction, as a signature of the entry they chose.
+
+    Numbers, addresses and sizes vary from one run to the next, so they are left out: the
+    fragments between them, in order on one line, must all be there.
+    """
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    frags = tuple(f for f in (p.strip().lower() for p in _VARYING.split(line)) if len(f) >= 3)
+    if sum(len(f) for f in frags) < _LEARNED_MIN:
+        return None
+    return Signature(line, frags, Kind.LITERAL, Origin.LEARNED, weight=1.0)
 
 
 def _classify(literal: str) -> Kind:

@@ -241,3 +241,33 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in socket["settings"]["event_subscriptions"]
     assert all("url" not in c for c in socket["features"]["slash_commands"])
+
+
+def test_slack_manifest_refuses_a_url_slack_could_not_use() -> None:
+    for args in (
+        ["--url", "foo"],
+        ["--url", "https://x.org/"],
+        ["--url", "https://x.org/slack/events", "--socket"],
+    ):
+        result = runner.invoke(app, ["slack-manifest", *args])
+        assert result.exit_code == 2, args
+
+
+def test_bad_database_url_is_a_clear_error(
+    isolated_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONCALL_DATABASE_URL", "bogus")
+    result = runner.invoke(app, ["console"], input="/quit\n")
+    assert result.exit_code == 1
+    assert "cannot open the database" in result.stderr and "ONCALL_DATABASE_URL" in result.stderr
+
+
+def test_jsonl_from_stdin(isolated_env: None) -> None:
+    lines = (
+        '{"id": 1, "text": "RuntimeError: call aclnnFusedInferAttentionScore failed"}\n{"id": 2}\n'
+    )
+    result = runner.invoke(app, ["triage", "--jsonl", "-"], input=lines)
+    assert result.exit_code == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert answers[0]["matches"][0]["entry_id"] == "mla-attention-runtime-failures-after-ready"
+    assert answers[1]["verdict"] == "error"

@@ -47,14 +47,15 @@ def test_triage_command_no_match_and_bad_input(oncall: Oncall) -> None:
 
 
 def test_feedback_in_the_console_teaches_the_bot(oncall: Oncall) -> None:
-    paste = "model-init: unexpected torch_npu state 0xdeadbeef in custom allocator, giving up"
+    paste = "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (NPU 0; 60.96 GiB total)"
+    again = "RuntimeError: NPU out of memory. Tried to allocate 11.50 GiB (NPU 5; 60.96 GiB total)"
     entries = [e.id for e in oncall.entries()]
-    n = entries.index("startup-appears-stuck-in-graph-mode") + 1
-    out = _run(oncall, f"/triage {paste}\n/notthis\n/notthis {n}\n/triage {paste}\n")
+    n = entries.index("config-max-length-works-on-paper-but-not-in-runtime") + 1
+    out = _run(oncall, f"/triage {paste}\n/notthis\n/notthis {n}\n/triage {again}\n")
     first, _, later = out.partition("Thanks: I will answer")
     assert wording.NO_MATCH_HEAD in first
     assert wording.PICKER_TITLE in first  # /notthis alone shows the picker
-    assert "Runbook match: Startup appears" in later
+    assert "Runbook match: Config max length works on paper" in later
     assert oncall.store.feedback_counts() == {"not_this": 1}
 
 
@@ -86,3 +87,14 @@ def test_main_command_without_slack_tokens_lands_in_the_console(
     assert done.returncode == 0, done.stderr
     assert "this is the console" in done.stderr
     assert "ACL graph capture fails (507903)" in done.stdout
+
+
+def test_a_log_whose_first_line_is_a_path_is_a_paste_not_a_command(oncall: Oncall) -> None:
+    log = (
+        "/usr/local/lib/python3.11/site-packages/torch_npu/__init__.py:248: UserWarning: x\n"
+        + CRASH_LOG
+    )
+    out = _run(oncall, log + "\n.\n.\n\n.\n")
+    assert "Unknown command" not in out
+    assert out.count("Runbook match: MLA attention runtime failures after ready") == 1
+    assert out.count("(answer ") == 1  # stray "." lines are not pastes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -59,9 +60,30 @@ def test_concurrent_callers_get_their_own_rows_from_fewer_passes() -> None:
 
 def test_a_failed_pass_reaches_every_caller_in_it_and_nobody_hangs() -> None:
     inner = _Counting(fail_on="bad")
-    results = _run_all(BatchingEmbedder(inner), [["bad"], ["good"], ["fine"]])
-    assert any(isinstance(r, RuntimeError) for r in results)
-    assert all(r is not None for r in results)
+    embedder = BatchingEmbedder(inner)
+    results: dict[str, object] = {}
+
+    def one(text: str) -> None:
+        try:
+            results[text] = embedder.embed([text])
+        except RuntimeError as exc:
+            results[text] = exc
+
+    leader = threading.Thread(target=one, args=("first",))
+    leader.start()  # holds the model (gate closed) while the others queue up
+    while not embedder._busy:
+        time.sleep(0.001)
+    followers = [threading.Thread(target=one, args=(t,)) for t in ("bad", "good", "fine")]
+    for t in followers:
+        t.start()
+    while len(embedder._queue) < 3:
+        time.sleep(0.001)
+    inner.gate.set()
+    for t in [leader, *followers]:
+        t.join(10)
+    assert inner.calls == [1, 3]  # the three queued texts went in one pass
+    assert isinstance(results["first"], np.ndarray)
+    assert all(isinstance(results[t], RuntimeError) for t in ("bad", "good", "fine"))
 
 
 def test_a_lone_caller_is_served_at_once_and_sees_errors() -> None:

@@ -71,9 +71,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("bot_jobs_status_updated", "bot_jobs", ["status", "updated_at"])
+    op.create_index("bot_jobs_created", "bot_jobs", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("bot_jobs_created", "bot_jobs")
     op.drop_index("bot_jobs_status_updated", "bot_jobs")
     op.drop_table("bot_jobs")
     op.drop_table("bot_examples")
