@@ -10,6 +10,9 @@ share the database). `open_store` brings the database up to date before anything
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot.errors import StoreError
 
@@ -166,12 +169,26 @@ def migrate(engine: Engine) -> None:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._session = sessionmaker(engine, expire_on_commit=False)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # SQLite takes one writer at a time and makes the others sleep and retry, with
+        # back-offs up to 100 ms; queueing our own writers on a lock wakes each at once.
+        sqlite = engine.dialect.name == "sqlite"
+        self._one_writer: AbstractContextManager[object] = (
+            threading.Lock() if sqlite else nullcontext()
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._one_writer, self._sessions.begin() as session:
+            yield session
+
+    def _session(self) -> Session:
+        return self._sessions()
 
     def claim(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Record a job under its key; False when the key was claimed before (a repeat)."""
         try:
-            with self._session.begin() as s:
+            with self._write() as s:
                 s.add(JobRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
         except IntegrityError:
             return False
@@ -182,7 +199,7 @@ class Store:
     def finish(self, key: str, status: str = "done") -> None:
         """Mark a job done or failed; its payload (a paste, a response URL) is dropped."""
         try:
-            with self._session.begin() as s:
+            with self._write() as s:
                 s.execute(
                     update(JobRow)
                     .where(JobRow.key == key[:200])
@@ -194,7 +211,7 @@ class Store:
     def touch(self, keys: list[str]) -> None:
         """Jobs still being worked on here: not stalled, whatever their age."""
         if keys:
-            with self._session.begin() as s:
+            with self._write() as s:
                 s.execute(
                     update(JobRow)
                     .where(JobRow.key.in_(keys), JobRow.status == "pending")
@@ -210,7 +227,7 @@ class Store:
         """Pending jobs nobody has touched for `idle`: their worker died. Each is handed to
         one caller only (a conditional update), so replicas never redo the same job twice."""
         now = _now()
-        with self._session.begin() as s:  # too old to answer now: the asker has moved on
+        with self._write() as s:  # too old to answer now: the asker has moved on
             s.execute(
                 update(JobRow)
                 .where(JobRow.status == "pending", JobRow.created_at <= now - within)
@@ -227,7 +244,7 @@ class Store:
             ).all()
         taken = []
         for key, kind, payload, seen in rows:
-            with self._session.begin() as s:
+            with self._write() as s:
                 won = s.execute(
                     update(JobRow)
                     .where(JobRow.key == key, JobRow.updated_at == seen, JobRow.status == "pending")
@@ -239,10 +256,11 @@ class Store:
 
     def job_status(self, key: str) -> str | None:
         with self._session() as s:
-            return s.scalar(select(JobRow.status).where(JobRow.key == key[:200]))
+            status = s.scalar(select(JobRow.status).where(JobRow.key == key[:200]))
+            return None if status is None else str(status)
 
     def forget_jobs(self, older_than: timedelta = timedelta(days=2)) -> int:
-        with self._session.begin() as s:
+        with self._write() as s:
             gone = s.execute(delete(JobRow).where(JobRow.created_at < _now() - older_than))
         return int(getattr(gone, "rowcount", 0) or 0)
 
@@ -270,13 +288,13 @@ class Store:
             thread_ts=thread_ts,
             asked_by=asked_by,
         )
-        with self._session.begin() as s:
+        with self._write() as s:
             s.add(row)
             s.flush()
             return row.id
 
     def set_message(self, answer_id: int, channel_id: str, message_ts: str) -> None:
-        with self._session.begin() as s:
+        with self._write() as s:
             row = s.get(AnswerRow, answer_id)
             if row is not None:
                 row.channel_id, row.message_ts = channel_id, message_ts
@@ -314,7 +332,7 @@ class Store:
     def _record_feedback(
         self, answer_id: int, user_id: str, vote: str, entry_id: str | None
     ) -> None:
-        with self._session.begin() as s:
+        with self._write() as s:
             answer = s.get(AnswerRow, answer_id)
             if answer is None:
                 raise StoreError(f"answer {answer_id} is not in the database")
