@@ -63,6 +63,7 @@ def housekeeping(jobs: SlackJobs, stop: threading.Event, every_s: float = 30.0) 
     """Redo jobs a dead worker left (a crash, a restart mid-answer); forget old job keys."""
     while not stop.wait(every_s):
         try:
+            jobs.keep_alive()  # before the stall check, which takes 60 s of silence
             jobs.resume_stalled()
             jobs.oncall.store.forget_jobs()
         except Exception:  # the database may be away for a while; try again next round

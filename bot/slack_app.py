@@ -76,6 +76,10 @@ class _Listeners:
         if body.get("response_url"):  # a shortcut: tell the one who used it
             respond = Respond(response_url=body["response_url"])
             self.jobs.soon(lambda: respond(text=text, response_type="ephemeral"))
+        event = body.get("event") or {}
+        if event.get("type") == "app_mention" and place == "channel" and event.get("user"):
+            where = {"channel": channel, "user": event["user"], "text": text}
+            self.jobs.soon(lambda: self.jobs.call("chat_postEphemeral", **where))
         return BoltResponse(status=200, body="")
 
     def _start(self, ack: Ack, key: str, kind: str, body: dict[str, Any]) -> None:

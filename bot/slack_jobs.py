@@ -84,8 +84,7 @@ class SlackJobs:
 
     def resume_stalled(self) -> int:
         """Queue again the jobs whose worker died (a crash, a restart mid-answer)."""
-        live = set(self.live())
-        jobs = [j for j in self.oncall.store.stalled() if j.key not in live]
+        jobs = self.oncall.store.stalled(exclude=set(self.live()))
         for job in jobs:
             log.warning("resuming %s job %s left unfinished", job.kind, job.key)
             self._queue(job.key, job.kind, job.payload)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -223,6 +223,7 @@ class Store:
         idle: timedelta = timedelta(seconds=60),
         within: timedelta = timedelta(minutes=30),
         max_attempts: int = 3,
+        exclude: Collection[str] = (),
     ) -> list[Job]:
         """Pending jobs nobody has touched for `idle`: their worker died. Each is handed to
         one caller only (a conditional update), so replicas never redo the same job twice."""
@@ -244,6 +245,8 @@ class Store:
             ).all()
         taken = []
         for key, kind, payload, seen in rows:
+            if key in exclude:
+                continue
             with self._write() as s:
                 won = s.execute(
                     update(JobRow)

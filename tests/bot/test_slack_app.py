@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from slack_bolt import App, BoltRequest
 from sqlalchemy import select, update
 
 from bot.core import Oncall
+from bot.service import housekeeping
 from bot.settings import Settings
 from bot.slack_app import build_app, connect_jobs
 from bot.store import JobRow
@@ -459,7 +461,7 @@ def test_a_slow_job_still_running_is_never_resumed(
     fake_slack: FakeSlack, oncall: Oncall, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = connect_jobs(settings, oncall)
-    release = __import__("threading").Event()
+    release = threading.Event()
     real_triage = oncall.triage
 
     def stuck(*args: Any, **kwargs: Any) -> Any:
@@ -473,7 +475,12 @@ def test_a_slow_job_still_running_is_never_resumed(
     with oncall.store.engine.begin() as c:  # it has been running for two minutes
         c.execute(update(JobRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
     assert jobs.resume_stalled() == 0  # this process is still on it
-    jobs.keep_alive()
+    stop = threading.Event()
+    keeper = threading.Thread(target=housekeeping, args=(jobs, stop, 0.05))
+    keeper.start()  # what `serve` runs: it tells the database the job is alive
+    time.sleep(0.3)
+    stop.set()
+    keeper.join(5)
     other_replica = connect_jobs(settings, oncall)
     assert other_replica.resume_stalled() == 0  # and says so to the others
     release.set()
@@ -490,3 +497,14 @@ def test_a_dm_that_mentions_the_bot_is_answered(app: App, fake_slack: FakeSlack)
     dispatch(app, p.event(dm, "EvDm2"), JSON)
     post = fake_slack.wait_for("chat.postMessage")[0].args
     assert post["channel"] == "D0ALICE" and MLA_TITLE in _texts(post["blocks"])
+
+
+def test_a_mention_outside_the_allowed_channels_is_told_so(
+    fake_slack: FakeSlack, oncall: Oncall, database_url: str
+) -> None:
+    app = build_app(slack_settings(fake_slack, database_url, channels=["C0ONLY"]), oncall)
+    dispatch(app, p.event(p.mention(FIA_LINE, "1700003500.1"), "EvNotHere"), JSON)
+    told = fake_slack.wait_for("chat.postEphemeral")[0].args
+    assert told["user"] == p.USER and "not enabled in this channel" in told["text"]
+    fake_slack.quiet_for(0.5)
+    assert fake_slack.of("chat.postMessage") == []
