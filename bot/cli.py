@@ -88,6 +88,13 @@ def start(ctx: typer.Context) -> None:
     _console(settings)
 
 
+def _model_or_cache(cache_dir: Path | None, exc: OSError) -> str:
+    return (
+        f"cannot read the embedding model (ONCALL_MODEL_PATH) or use the index cache "
+        f"(ONCALL_CACHE_DIR={cache_dir}): {exc}"
+    )
+
+
 def _oncall(settings: Settings) -> Oncall:
     try:
         return open_oncall(settings)

@@ -40,8 +40,8 @@ class Console:
 
     def command(self, line: str, lines: Iterator[str]) -> bool:
         """Run one command line; False when the user asked to quit."""
-        name, _, rest = line.strip().partition(" ")
-        rest = rest.strip()
+        name, *more = line.strip().split(maxsplit=1)
+        rest = more[0].strip() if more else ""
         if name in ("/quit", "/exit"):
             return False
         if name == "/help":

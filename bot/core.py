@@ -117,7 +117,7 @@ class Oncall:
         return Notice(wording.THANKS_LEARNED.format(title=titles[entry_id]))
 
     def _examples(self) -> tuple[Example, ...]:
-        return tuple(Example(e.entry_id, e.text) for e in self.store.examples())
+        return tuple(Example(e.entry_id, e.text, e.signature) for e in self.store.examples())
 
     def _refresh(self) -> None:
         """Rebuild the index when learned examples changed (here or in another replica)."""

@@ -173,6 +173,8 @@ class _Listeners:
             self.jobs.start(key, "pick", body)
         except StoreError:
             log.exception("could not record a feedback choice")
+            ack(response_action="errors", errors={blocks.PICKER_BLOCK: wording.FAILED})
+            return
         ack()
 
 

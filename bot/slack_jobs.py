@@ -131,7 +131,7 @@ class SlackJobs:
             url = payload.get("response_url") or _metadata(payload).get("response_url")
             if url:
                 Respond(response_url=url)(text=wording.FAILED, response_type="ephemeral")
-            elif kind == "mention":
+            elif kind == "mention" or payload.get("event", {}).get("channel_type") == "im":
                 event = payload["event"]
                 self.client.chat_postMessage(
                     channel=event["channel"],

@@ -90,6 +90,7 @@ class ExampleRow(Base):
     feedback_id: Mapped[int] = mapped_column(ForeignKey("bot_feedback.id", ondelete="CASCADE"))
     entry_id: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(Text)  # the root-cause line, if one was read
 
 
 class JobRow(Base):
@@ -129,6 +130,7 @@ class AnswerRecord:
 class LearnedExample:
     entry_id: str
     text: str
+    signature: str | None
 
 
 def _safe_url(url: str) -> str:
@@ -231,7 +233,11 @@ class Store:
         with self._write() as s:  # too old to answer now: the asker has moved on
             s.execute(
                 update(JobRow)
-                .where(JobRow.status == "pending", JobRow.created_at <= now - within)
+                .where(
+                    JobRow.status == "pending",
+                    JobRow.created_at <= now - within,
+                    JobRow.key.not_in(list(exclude)),
+                )
                 .values(status="expired", payload="{}", updated_at=now)
             )
         with self._session() as s:
@@ -353,13 +359,26 @@ class Store:
             )
             s.add(feedback)
             s.flush()
-            if entry_id is not None:
-                s.add(ExampleRow(feedback_id=feedback.id, entry_id=entry_id, text=answer.digest))
+            if (
+                vote == "not_this" and entry_id is not None
+            ):  # a correction teaches; a thumbs-up does not
+                s.add(
+                    ExampleRow(
+                        feedback_id=feedback.id,
+                        entry_id=entry_id,
+                        text=answer.digest,
+                        signature=answer.signature,
+                    )
+                )
 
     def examples(self) -> list[LearnedExample]:
         with self._session() as s:
-            rows = s.execute(select(ExampleRow.entry_id, ExampleRow.text).order_by(ExampleRow.id))
-            return [LearnedExample(entry_id, text) for entry_id, text in rows]
+            rows = s.execute(
+                select(ExampleRow.entry_id, ExampleRow.text, ExampleRow.signature).order_by(
+                    ExampleRow.id
+                )
+            )
+            return [LearnedExample(entry_id, text, sig) for entry_id, text, sig in rows]
 
     def examples_version(self) -> tuple[int, int]:
         """Changes whenever an example is added or removed: cheap to ask before each triage."""

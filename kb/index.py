@@ -38,10 +38,15 @@ _KEEP_OLD_INDEXES = 3
 
 @dataclass(frozen=True)
 class Example:
-    """A text that is known to belong to an entry: a hint, or a user's correction."""
+    """A text that is known to belong to an entry: a hint, or a user's correction.
+
+    `signature` is the root-cause line the reader found in it, if any: a correction with
+    one teaches that line as a signature of the entry.
+    """
 
     entry_id: str
     text: str
+    signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ def _signatures(
     lowered = [line.lower() for line in background]
     latest: dict[tuple[str, ...], tuple[str, Signature]] = {}
     for x in examples:  # oldest first
-        sig = learned(x.text)
+        sig = learned(x.signature) if x.signature else None
         if sig is not None:
             latest[sig.fragments] = (x.entry_id, sig)
     taught: dict[str, list[Signature]] = {}
@@ -170,7 +175,7 @@ def manifest_of(
         "model": embedder.fingerprint,
         "entries": [[e.id, e.content_hash] for e in entries],
         "hints": _hash(repr(sorted((k, repr(v)) for k, v in hints.items()))),
-        "examples": _hash(repr(sorted((x.entry_id, x.text) for x in examples))),
+        "examples": _hash(repr(sorted((x.entry_id, x.text, x.signature or "") for x in examples))),
     }
 
 

@@ -111,21 +111,28 @@ _NAMED = (
 )
 
 
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+(?:[.:]\d+)*")
-_LEARNED_MIN = 12  # shorter lines ("Killed", "Error") would tie unrelated pastes to an entry
+# Numbers that change from run to run: sizes, ids, addresses, times. Not the Ascend codes
+# (507903, EJ0003, ERR02200), which name the failure.
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![A-Za-z0-9_])(?!\d{6}(?![\d.:]))\d+(?:[.:]\d+)*")
+_LEADING_CLASS = re.compile(r"^\s*(?:[A-Za-z_][\w.]*)?\s*:?\s*")
+_LEARNED_MIN = 12  # letters of message beyond the exception name
 
 
-def learned(text: str) -> Signature | None:
-    """The root-cause line of a user's correction, as a signature of the entry they chose.
+def learned(line: str) -> Signature | None:
+    """A root-cause line a user tied to an entry, as a signature of that entry.
 
     Numbers, addresses and sizes vary from one run to the next, so they are left out: the
-    fragments between them, in order on one line, must all be there.
+    fragments between them, in order on one line, must all be there. A line that says no
+    more than its exception class (`AssertionError`, `RuntimeError: 12`) teaches nothing.
     """
-    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    line = line.strip()
     frags = tuple(f for f in (p.strip().lower() for p in _VARYING.split(line)) if len(f) >= 3)
-    if sum(len(f) for f in frags) < _LEARNED_MIN:
+    message = _LEADING_CLASS.sub("", " ".join(frags), count=1)
+    specific = _ACL_CODE.search(line) or _CANN_CODE.search(line)
+    if not frags or (sum(c.isalpha() for c in message) < _LEARNED_MIN and not specific):
         return None
-    return Signature(line, frags, Kind.LITERAL, Origin.LEARNED, weight=1.0)
+    joined = " ... ".join(frags)
+    return Signature(line, frags, Kind.LITERAL, Origin.LEARNED, kind_weight(Kind.LITERAL, joined))
 
 
 def _classify(literal: str) -> Kind:

@@ -508,3 +508,16 @@ def test_a_mention_outside_the_allowed_channels_is_told_so(
     assert told["user"] == p.USER and "not enabled in this channel" in told["text"]
     fake_slack.quiet_for(0.5)
     assert fake_slack.of("chat.postMessage") == []
+
+
+def test_a_failed_dm_job_tells_the_asker(
+    app: App, fake_slack: FakeSlack, oncall: Oncall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(oncall, "triage", broken)
+    dm = p.message(FIA_LINE, "1700003600.1", channel="D0ALICE", channel_type="im")
+    dispatch(app, p.event(dm, "EvDmFail"), JSON)
+    told = fake_slack.wait_for("chat.postMessage")[0].args
+    assert told["channel"] == "D0ALICE" and "could not finish answering" in told["text"]

@@ -71,8 +71,10 @@ def test_a_later_vote_replaces_the_earlier_one_and_its_example(store: Store) -> 
     answer = _answer(store)
     store.record_feedback(answer, "U1", "not_this", "entry-a")
     store.record_feedback(answer, "U1", "not_this", "entry-b")
-    store.record_feedback(answer, "U2", "helpful", None)
-    assert [(e.entry_id, e.text) for e in store.examples()] == [("entry-b", "RuntimeError: boom")]
+    store.record_feedback(answer, "U2", "helpful", "entry-a")  # a thumbs-up teaches nothing
+    assert [(e.entry_id, e.text, e.signature) for e in store.examples()] == [
+        ("entry-b", "RuntimeError: boom", "RuntimeError: boom")
+    ]
     assert store.feedback_counts() == {"not_this": 1, "helpful": 1}
 
 

@@ -59,6 +59,7 @@ def upgrade() -> None:
         ),
         sa.Column("entry_id", sa.String(200), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
+        sa.Column("signature", sa.Text),
     )
     op.create_table(
         "bot_jobs",
