@@ -71,6 +71,9 @@ def _load_model_once(path: Path) -> Any:
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
 
+_TOP_BUCKET = 9  # texts of 256 characters and more share one bucket
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, path: Path | None, setting: str = "ONCALL_MODEL_PATH") -> None:
         resolved = path or bundled_model_path()
@@ -84,10 +87,26 @@ class SentenceTransformerEmbedder:
         return self._fingerprint
 
     def embed(self, texts: list[str]) -> Vectors:
-        vectors = _load_model(self.path).encode(
-            texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        """Texts of like length go through the model together: a batch is padded to its
+        longest text, so three log excerpts in a batch of short lines would triple its cost."""
+        model = _load_model(self.path)
+        buckets: dict[int, list[int]] = {}
+        for i, text in enumerate(texts):
+            buckets.setdefault(min(len(text).bit_length(), _TOP_BUCKET), []).append(i)
+        order = [i for rows in buckets.values() for i in rows]
+        parts = [
+            model.encode(
+                [texts[i] for i in rows],
+                batch_size=32,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            for rows in buckets.values()
+        ]
+        vectors = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0))
+        out = np.empty_like(vectors, dtype=np.float32)
+        out[order] = vectors
+        return out
 
 
 class HashEmbedder:
