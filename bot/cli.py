@@ -8,20 +8,23 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from bot import console
-from bot.core import Oncall
 from bot.errors import BotError
-from bot.service import check_slack, manifest, open_oncall, serve
 from bot.settings import Settings, work_offline
 from bot.terminal import report_view, search_view, splits_view, triage_view
 from kb import InputError, KBError, Triager, check, evaluate, load, load_cases
+
+if TYPE_CHECKING:
+    from bot.core import Oncall
+
+# The Slack stack (bolt, FastAPI, SQLAlchemy) is imported by the commands that use it, so
+# `ascend-oncall triage` starts as fast as the triage engine allows.
 
 app = typer.Typer(
     add_completion=False,
@@ -96,6 +99,8 @@ def _model_or_cache(cache_dir: Path | None, exc: OSError) -> str:
 
 
 def _oncall(settings: Settings) -> Oncall:
+    from bot.service import open_oncall
+
     try:
         return open_oncall(settings)
     except (BotError, KBError) as exc:
@@ -107,6 +112,8 @@ def _oncall(settings: Settings) -> Oncall:
 
 
 def _serve(settings: Settings) -> None:
+    from bot.service import check_slack, serve
+
     logging.getLogger("ascend_oncall").setLevel(
         logging.INFO
     )  # say where it serves, and why work resumes
@@ -118,6 +125,8 @@ def _serve(settings: Settings) -> None:
 
 
 def _console(settings: Settings) -> None:
+    from bot import console
+
     console.run(_oncall(settings), sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
 
 
@@ -148,6 +157,8 @@ def slack_manifest(
         raise _fail("--url is for HTTP mode; Socket Mode needs no URL", 2)
     if url and not (url.startswith("https://") and url.rstrip("/").endswith("/slack/events")):
         raise _fail(f"--url must be the https address of /slack/events, not {url}", 2)
+    from bot.service import manifest
+
     print(manifest(url, socket), end="")
 
 
