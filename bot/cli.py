@@ -308,6 +308,18 @@ def kb_eval(
         out.print(splits_view(report, splits))
 
 
+def _register_runner_commands() -> None:
+    from bot.cli_runs import run_command
+
+    app.command(
+        "run",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(run_command)
+
+
+_register_runner_commands()
+
+
 def main() -> None:
     work_offline()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -8,13 +8,16 @@ Built once in the entry point and passed down; nothing else reads the environmen
 from __future__ import annotations
 
 import os
+import shlex
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kb import DEFAULT_RUNBOOK, KBConfig, default_cache_dir
+from runners import Budgets, RunnerConfig
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -66,12 +69,41 @@ class Settings(BaseSettings):
     # Threads that triage at once; concurrent pastes share one forward pass of the model.
     workers: int = Field(default=8, ge=1, le=64)
 
-    @field_validator("runbooks", mode="before")
+    # Runner jobs. Who may dispatch them from Slack (user ids, user group ids, channel ids):
+    # empty lists mean nobody, so a fresh install runs nothing on a host by accident.
+    dispatch_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dispatch_groups: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dispatch_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Model paths a job may name (models by hub name are always allowed).
+    model_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A job whose agent has not heartbeaten for this long is lost.
+    lease_s: float = Field(default=60.0, ge=5.0)
+    # The coordinator's agent API beside the Slack app in `serve` (same port).
+    coordinator: bool = True
+
+    # This host, for `run` and the agent: the command that stands for `vllm`, where the
+    # server listens, where logs and launch records go, and the time budgets.
+    vllm_cmd: str = "vllm"
+    runner_host: str = "127.0.0.1"
+    runner_port: int = Field(default=8000, ge=0, le=65535)
+    runner_dir: Path = Field(default_factory=lambda: default_data_dir() / "runner")
+    startup_budget_s: float = Field(default=1800.0, gt=0)
+    stall_s: float = Field(default=900.0, gt=0)
+
+    @field_validator("runbooks", "model_roots", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
         return _split(value, os.pathsep)
 
-    @field_validator("teams", "channels", "watched_channels", mode="before")
+    @field_validator(
+        "teams",
+        "channels",
+        "watched_channels",
+        "dispatch_users",
+        "dispatch_groups",
+        "dispatch_channels",
+        mode="before",
+    )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         return _split(value, ",")
@@ -84,6 +116,19 @@ class Settings(BaseSettings):
     @property
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None
+
+    def runner_config(self, **overrides: Any) -> RunnerConfig:
+        """This host's runner: the settings, then what the command line said."""
+        budgets = Budgets(startup_s=self.startup_budget_s, stall_s=self.stall_s)
+        config = RunnerConfig(
+            vllm_cmd=tuple(shlex.split(self.vllm_cmd)),
+            host=self.runner_host,
+            port=self.runner_port,
+            work_dir=self.runner_dir,
+            model_roots=tuple(self.model_roots),
+            budgets=budgets,
+        )
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
     def kb_config(self, extra: list[Path] | None = None, default: bool | None = None) -> KBConfig:
         use_default = self.default_runbook if default is None else default

@@ -16,6 +16,7 @@ from kb.hints import load_hints
 from kb.index import Example, Index, build
 from kb.logtext import normalise
 from kb.ranking import Calibration
+from kb.reading import root_cause
 from kb.runbook import DEFAULT_RUNBOOK, Entry, check, parse, slugify
 from kb.triage import Match, Triage, Triager
 
@@ -70,5 +71,6 @@ __all__ = [
     "load",
     "load_cases",
     "parse",
+    "root_cause",
     "slugify",
 ]

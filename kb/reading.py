@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kb.logtext import LogLine
+from kb.logtext import LogLine, normalise
 
 
 class Role(enum.IntEnum):
@@ -284,3 +284,13 @@ def read(lines: Sequence[LogLine]) -> Reading:
         facts=frozenset(_facts(lines, roles)),
         partial=_is_partial(roles, lines),
     )
+
+
+def root_cause(log_text: str, before: int = 3, after: int = 12) -> tuple[str, list[str]] | None:
+    """The first root-cause line of a log (wrappers skipped) and the lines around it."""
+    lines = normalise(log_text).lines
+    reading = read(lines)
+    if reading.cause is None or reading.signature is None:
+        return None
+    lo, hi = max(0, reading.cause - before), reading.cause + after
+    return reading.signature, [ln.text for ln in lines[lo:hi]]

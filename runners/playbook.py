@@ -1,0 +1,328 @@
+"""One playbook run on this host: preflight, launch, follow startup, readiness, smoke
+requests, stop, verify cleanup, classify (vllm-runtime.md section 8).
+
+Never judged by exit code: a server whose engine died on the first request exits 0.
+What is logged after the runner asked the server to stop is ignored: a clean shutdown
+can log `EngineDeadError`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from kb import root_cause
+from runners import envinfo, server, smoke
+from runners.errors import LaunchError, SpecError
+from runners.logwatch import CAPTURING, LogFollower, read_until
+from runners.result import Event, FirstError, RunResult
+from runners.spec import JobSpec, check, launch_plan
+from runners.states import Phase, advance
+from runners.verdict import classify
+
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Budgets:
+    startup_s: float = 1800.0  # vllm-ascend CI gives big models 30 min
+    stall_s: float = 900.0  # no new log bytes for this long: stuck
+    stall_quiet_stage_s: float = 1200.0  # loading weights and capturing graphs print little
+    fatal_grace_s: float = 60.0  # after a fatal line, let the whole traceback land
+    request_s: float = 300.0  # the first request may compile or replay graphs lazily
+    settle_s: float = 5.0  # after a smoke reply: no fatal line, /health still 200
+    stop_grace_s: float = 30.0  # per signal: SIGINT, then SIGTERM, then SIGKILL
+    cleanup_s: float = 120.0
+    poll_s: float = 0.1  # log and process checks
+    health_every_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    vllm_cmd: tuple[str, ...] = ("vllm",)
+    host: str = "127.0.0.1"
+    port: int = 8000  # 0: a free port each run
+    work_dir: Path = field(default_factory=lambda: Path.home() / ".local/state/ascend-oncall")
+    model_roots: tuple[str, ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
+
+    @property
+    def records(self) -> Path:
+        return self.work_dir / "servers"
+
+    @property
+    def logs(self) -> Path:
+        return self.work_dir / "logs"
+
+
+Notify = Callable[[Event], None]
+Triage = Callable[[str], dict[str, object] | None]
+
+
+class _Run:
+    """The state of one run; `Playbook.run` drives it."""
+
+    def __init__(self, spec: JobSpec, config: RunnerConfig, notify: Notify) -> None:
+        self.spec, self.config, self.notify = spec, config, notify
+        self.phase = Phase.QUEUED
+        self.t0 = time.monotonic()
+        self.phase_t = self.t0
+        self.result = RunResult(playbook=spec.playbook, status="failed", phase="queued", spec=spec)
+
+    def enter(self, phase: Phase, message: str = "") -> None:
+        now = time.monotonic()
+        self.result.timings[str(self.phase)] = round(
+            self.result.timings.get(str(self.phase), 0.0) + now - self.phase_t, 3
+        )
+        self.phase, self.phase_t = advance(self.phase, phase), now
+        if phase not in (Phase.STOPPING, Phase.CLEANUP, Phase.DONE):
+            self.result.phase = str(phase)
+        self.notify(Event(kind="phase", phase=str(phase), message=message))
+
+    def stage(self, stage: str) -> None:
+        self.result.stage = stage
+        self.notify(Event(kind="stage", phase=str(self.phase), stage=stage))
+
+    def note(self, message: str) -> None:
+        self.result.notes.append(message)
+        self.notify(Event(kind="note", phase=str(self.phase), message=message))
+
+
+def run_playbook(
+    spec: JobSpec,
+    config: RunnerConfig,
+    notify: Notify = lambda _: None,
+    cancel: threading.Event | None = None,
+    triage: Triage | None = None,
+) -> RunResult:
+    """Run `spec` here and return its result; never raises for what the server does."""
+    cancel = cancel or threading.Event()
+    run = _Run(spec, config, notify)
+    try:
+        spec = check(spec, config.model_roots)
+    except SpecError as exc:
+        run.enter(Phase.DONE)
+        run.result.status, run.result.verdict = "blocked", f"refused: {exc}"
+        return run.result
+    run.enter(Phase.PREFLIGHT)
+    port = config.port or server.free_port(config.host)
+    blocked = _preflight(run, port)
+    if blocked:
+        run.enter(Phase.DONE)
+        run.result.status, run.result.verdict = "blocked", f"blocked: {blocked}"
+        run.result.first_error = FirstError(signature=blocked)
+        return run.result
+    args, env_overrides, _ = launch_plan(spec)
+    where = ["--host", config.host, "--port", str(port)]
+    argv = [*config.vllm_cmd, "serve", spec.model, *where, *args]
+    run.result.argv, run.result.env_overrides = argv, env_overrides
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = config.logs / f"{stamp}-{spec.playbook}-{os.getpid()}-{port}.log"
+    run.result.log_path = str(log_path)
+    env = {
+        **server.host_environment(),
+        "PYTHONUNBUFFERED": "1",
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        # vLLM's own engine timeout (600 s) must not cut our budget short.
+        "VLLM_ENGINE_READY_TIMEOUT_S": str(int(config.budgets.startup_s)),
+        **env_overrides,
+    }
+    try:
+        proc = server.launch(argv, env, log_path, config.records)
+    except LaunchError as exc:
+        run.enter(Phase.DONE)
+        run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
+        run.result.first_error = FirstError(signature=str(exc))
+        return run.result
+    run.enter(Phase.STARTING, shlex.join(argv))
+    follower = LogFollower(log_path)
+    base = f"http://{config.host}:{port}"
+    with httpx.Client() as client:
+        status = _start(run, proc, follower, client, base, cancel)
+        if status is None:
+            status = _smokes(run, proc, follower, client, base, cancel)
+    stop_offset = follower.offset
+    run.enter(Phase.STOPPING)
+    sent = proc.stop(config.budgets.stop_grace_s)
+    run.enter(Phase.CLEANUP, "signals: " + ", ".join(sent) if sent else "")
+    run.result.cleanup = _verify_cleanup(proc, config, port)
+    if run.result.cleanup != "clean":
+        run.note(f"host not clean after the run: {run.result.cleanup}")
+    run.enter(Phase.DONE)
+    _finish(run, status, follower, read_until(log_path, stop_offset), triage)
+    return run.result
+
+
+def _preflight(run: _Run, port: int) -> str | None:
+    config = run.config
+    for note in server.clean_leftovers(config.records):
+        run.note(note)
+    if left := server.own_leftovers(config.records):
+        return f"servers of an earlier run are still alive (pids {left[:5]})"
+    if busy := server.port_in_use(config.host, port):
+        return busy
+    run.result.environment = envinfo.capture(list(config.vllm_cmd))
+    return None
+
+
+def _start(
+    run: _Run,
+    proc: server.Server,
+    follower: LogFollower,
+    client: httpx.Client,
+    base: str,
+    cancel: threading.Event,
+) -> str | None:
+    """Wait for /health 200; None when ready, else the run's status."""
+    budgets = run.config.budgets
+    next_probe = 0.0
+    while True:
+        follower.poll()
+        if follower.stage and follower.stage != run.result.stage:
+            run.stage(follower.stage)
+        now = time.monotonic()
+        if cancel.is_set():
+            return "cancelled"
+        if proc.exited() is not None:
+            follower.poll()
+            run.note(f"the server exited with code {proc.exited()} before it was ready")
+            return "failed"
+        if follower.fatal_at is not None and (now - follower.fatal_at > budgets.fatal_grace_s):
+            return "failed"
+        if follower.api_up or now >= next_probe:
+            next_probe = now + budgets.health_every_s
+            if smoke.health(client, base) == 200:
+                run.result.ready_s = round(now - run.t0, 3)
+                break
+        elapsed = now - run.t0
+        quiet = follower.quiet_for()
+        window = budgets.stall_quiet_stage_s if follower.stage in CAPTURING else budgets.stall_s
+        if quiet > window:
+            run.note(f"no log output for {quiet:.0f} s in stage {follower.stage or 'launch'}")
+            return "timeout"
+        # Past the budget, a capture that is still printing progress is given its time.
+        capturing = follower.stage == "capturing graphs" and quiet < budgets.stall_s
+        if elapsed > budgets.startup_s and not (capturing and elapsed < 2 * budgets.startup_s):
+            run.note(f"not ready within the startup budget of {budgets.startup_s:.0f} s")
+            return "timeout"
+        time.sleep(budgets.poll_s)
+    run.enter(Phase.READY_CHECK)
+    status, served, max_len, error = smoke.models(client, base)
+    if status != 200 or served is None:
+        run.note(f"/v1/models: {status} {error}".strip())
+        return "failed"
+    run.result.served_model, run.result.max_model_len = served, max_len
+    return None
+
+
+def _smokes(
+    run: _Run,
+    proc: server.Server,
+    follower: LogFollower,
+    client: httpx.Client,
+    base: str,
+    cancel: threading.Event,
+) -> str:
+    kinds = [("text", Phase.SMOKE_TEXT)] + ([("image", Phase.SMOKE_IMAGE)] if run.spec.vl else [])
+    served = run.result.served_model or run.spec.model
+    budgets = run.config.budgets
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for kind, phase in kinds:
+            run.enter(phase)
+            fatal_before = follower.fatal
+            future: Future[smoke.Reply] = pool.submit(
+                smoke.chat, client, base, served, kind == "image", budgets.request_s
+            )
+            while not future.done():
+                follower.poll()
+                if cancel.is_set():
+                    return "cancelled"
+                time.sleep(budgets.poll_s)
+            reply = future.result()
+            run.result.smoke[kind] = reply.to_dict()
+            if not reply.ok:
+                _settle(follower, budgets.fatal_grace_s, proc)
+                return "failed"
+            # A reply is not enough: the engine may die right after it (false-ready).
+            deadline = time.monotonic() + budgets.settle_s
+            while time.monotonic() < deadline:
+                follower.poll()
+                if follower.fatal != fatal_before or proc.exited() is not None:
+                    run.note("the server failed right after answering")
+                    _settle(follower, budgets.fatal_grace_s, proc)
+                    return "failed"
+                time.sleep(budgets.poll_s)
+            if smoke.health(client, base) != 200:
+                run.note("/health no longer answers 200 after the request")
+                return "failed"
+    return "passed"
+
+
+def _settle(follower: LogFollower, grace_s: float, proc: server.Server) -> None:
+    """Let a dying server finish writing its traceback (it exits on its own, or the log
+    goes quiet for a second), bounded by `grace_s`."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        follower.poll()
+        if proc.exited() is not None or follower.quiet_for() > 1.0:
+            break
+        time.sleep(0.05)
+    follower.poll()
+
+
+def _verify_cleanup(proc: server.Server, config: RunnerConfig, port: int) -> str:
+    deadline = time.monotonic() + config.budgets.cleanup_s
+    while True:
+        members = proc.members()
+        busy = server.port_in_use(config.host, port)
+        if not members and not busy:
+            return "clean"
+        if time.monotonic() > deadline:
+            left = f"pids {members[:5]} still alive" if members else ""
+            return "; ".join(x for x in (left, busy or "") if x)
+        time.sleep(0.1)
+
+
+def _finish(
+    run: _Run, status: str, follower: LogFollower, log_text: str, triage: Triage | None
+) -> None:
+    result = run.result
+    result.status = status
+    result.stage = follower.stage or result.stage
+    if follower.eager_evidence:
+        result.evidence["eager"] = follower.eager_evidence
+    if follower.graph_evidence:
+        result.evidence["graph"] = follower.graph_evidence
+    lines = log_text.splitlines()
+    result.log_tail = [ln for ln in lines if ln.strip()][-TAIL_LINES:]
+    if status == "passed" and run.spec.playbook == "eager" and not follower.eager_evidence:
+        run.note("no eager-mode marker in the log: check that --enforce-eager took effect")
+    if status in ("failed", "timeout"):
+        result.first_error = first_error(log_text)
+        if result.first_error is None and follower.fatal:
+            result.first_error = FirstError(signature=follower.fatal)
+        for kind in ("text", "image"):
+            reply = result.smoke.get(kind)
+            if result.first_error is None and reply and not reply["ok"]:
+                result.first_error = FirstError(signature=str(reply["error"])[:300])
+        if triage is not None and result.first_error is not None:
+            result.triage = triage("\n".join(result.first_error.lines) or log_text[-20000:])
+    result.verdict, result.next = classify(result, lines)
+
+
+def first_error(log_text: str) -> FirstError | None:
+    """The root-cause line of the log (wrappers such as EngineDeadError skipped) and the
+    lines around it, read by the same reader the triage uses."""
+    found = root_cause(log_text)
+    if found is None:
+        return None
+    signature, lines = found
+    return FirstError(signature=signature[:500], lines=[ln[:500] for ln in lines])

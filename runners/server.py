@@ -1,0 +1,198 @@
+"""The `vllm serve` process group on this host: launch, signal, stop, verify, clean up.
+
+A server is launched in a new session, so it and everything it spawns (EngineCore,
+workers) share one process group; killing the main process alone would leave the engine
+holding memory. Each launch is recorded on disk with a marker in its environment, so an
+agent that crashed can, at its next start, stop what it left behind, and only that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runners.errors import LaunchError
+
+MARKER = "ASCEND_ONCALL_RUN"  # set in every server's environment; names its record
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _has_marker(pid: int, run_id: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{MARKER}={run_id}".encode() in environ.split(b"\0")
+
+
+def host_environment() -> dict[str, str]:
+    """The agent's own environment, which the server inherits: on an Ascend host it holds
+    what CANN's set_env.sh exported (library paths, ASCEND_* locations)."""
+    return dict(os.environ)  # noqa: TID251
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why the port cannot be ours, or None. vLLM binds with SO_REUSEPORT, so a second
+    server would start on a taken port and share its traffic: bind without it to see."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            return f"port {port} on {host} is in use ({exc.strerror})"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        if s.connect_ex((host, port)) == 0:
+            return f"something answers on {host}:{port}"
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A launched server: its process group, its log, its record on disk."""
+
+    popen: subprocess.Popen[bytes]
+    run_id: str
+    log_path: Path
+    record: Path | None
+
+    @property
+    def pgid(self) -> int:
+        return self.popen.pid  # a session leader's pid is its group id
+
+    def exited(self) -> int | None:
+        return self.popen.poll()
+
+    def members(self) -> list[int]:
+        return group_members(self.pgid)
+
+    def stop(self, grace_s: float = 30.0) -> list[str]:
+        """SIGINT to the group (a graceful shutdown), then SIGTERM, then SIGKILL; returns
+        the signals it took. The leader is reaped; the record goes once the group is gone."""
+        sent = []
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if not self.members():
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pgid, sig)
+            sent.append(sig.name)
+            deadline = time.monotonic() + (grace_s if sig != signal.SIGKILL else 10.0)
+            while time.monotonic() < deadline:
+                self.popen.poll()
+                if not self.members():
+                    break
+                time.sleep(0.05)
+        self.popen.poll()
+        if not self.members() and self.record is not None:
+            self.record.unlink(missing_ok=True)
+        return sent
+
+
+def launch(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    records: Path | None = None,
+) -> Server:
+    """Start `argv` (never through a shell) in a new session, stdout+stderr to `log_path`."""
+    exe = shutil.which(argv[0])
+    if exe is None:
+        raise LaunchError(f"`{argv[0]}` is not an executable on this host (check --vllm-cmd)")
+    run_id = uuid.uuid4().hex
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        try:
+            popen = subprocess.Popen(
+                [exe, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**env, MARKER: run_id},
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start `{argv[0]}`: {exc.strerror}") from exc
+    record = None
+    if records is not None:
+        records.mkdir(parents=True, exist_ok=True)
+        record = records / f"{run_id}.json"
+        record.write_text(
+            json.dumps(
+                {"pgid": popen.pid, "run_id": run_id, "argv": list(argv), "log": str(log_path)}
+            )
+        )
+    return Server(popen, run_id, log_path, record)
+
+
+def clean_leftovers(records: Path, grace_s: float = 10.0) -> list[str]:
+    """Stop servers a previous agent on this host launched and never stopped (it crashed).
+    A group is signalled only while a member still carries the run's marker: a process
+    group that is someone else's, or a recycled id, is never touched."""
+    notes: list[str] = []
+    if not records.is_dir():
+        return notes
+    for record in sorted(records.glob("*.json")):
+        try:
+            data = json.loads(record.read_text())
+            pgid, run_id = int(data["pgid"]), str(data["run_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            record.unlink(missing_ok=True)
+            continue
+        ours = [pid for pid in group_members(pgid) if _has_marker(pid, run_id)]
+        if ours:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for pid in ours:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+                deadline = time.monotonic() + grace_s
+                while time.monotonic() < deadline and any(
+                    _has_marker(p, run_id) for p in group_members(pgid)
+                ):
+                    time.sleep(0.05)
+            notes.append(f"stopped {len(ours)} leftover server process(es) of run {run_id[:8]}")
+        if not any(_has_marker(p, run_id) for p in group_members(pgid)):
+            record.unlink(missing_ok=True)
+    return notes
+
+
+def own_leftovers(records: Path) -> list[int]:
+    """Processes of servers this host's agent launched that are still alive."""
+    alive = []
+    for record in records.glob("*.json") if records.is_dir() else []:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            data = json.loads(record.read_text())
+            pgid, run_id = int(data["pgid"]), str(data["run_id"])
+            alive += [p for p in group_members(pgid) if _has_marker(p, run_id)]
+    return alive

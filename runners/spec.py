@@ -1,0 +1,333 @@
+"""What a job asks for, and the rules it must pass before anything runs.
+
+A request from chat becomes a `JobSpec` here or not at all. Serve arguments pass an
+allow-list of flags with typed values, env overrides an allow-list of names, the model is
+a hub name or a path under configured roots; the launch is an argv list, never a shell
+string. The agent checks again on its host: the coordinator's word is not enough.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runners.errors import SpecError
+from runners.fallbacks import FALLBACKS, Fallback, find_fallback
+
+Playbook = Literal["smoke", "eager", "fallback"]
+PLAYBOOKS: tuple[Playbook, ...] = ("smoke", "eager", "fallback")
+
+_INT = re.compile(r"\d{1,9}")
+_FLOAT = re.compile(r"\d{1,6}(\.\d{1,6})?")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}")
+_SIZE = re.compile(r"\d{1,12}[KMGkmg]?i?[Bb]?")
+_ENV_VALUE = re.compile(r"[A-Za-z0-9_.,:=+/-]{0,200}")
+_HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+MAX_JSON = 2000
+
+
+def _is_json(value: str) -> bool:
+    if len(value) > MAX_JSON:
+        return False
+    try:
+        return isinstance(json.loads(value), dict | list)
+    except ValueError:
+        return False
+
+
+def _choice(*names: str) -> Callable[[str], bool]:
+    return lambda value: value in names
+
+
+def _match(pattern: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda value: pattern.fullmatch(value) is not None
+
+
+INT, FLOAT, NAME, SIZE = _match(_INT), _match(_FLOAT), _match(_NAME), _match(_SIZE)
+
+# Flags a job may pass to `vllm serve`, with a check of their value (None: takes no value).
+# --host and --port are the runner's own; anything naming a file or a plugin is left out.
+FLAGS: dict[str, Callable[[str], bool] | None] = {
+    "--tensor-parallel-size": INT,
+    "--data-parallel-size": INT,
+    "--pipeline-parallel-size": INT,
+    "--enable-expert-parallel": None,
+    "--enforce-eager": None,
+    "--max-model-len": INT,
+    "--max-num-seqs": INT,
+    "--max-num-batched-tokens": INT,
+    "--gpu-memory-utilization": FLOAT,
+    "--kv-cache-memory-bytes": SIZE,
+    "--block-size": INT,
+    "--seed": INT,
+    "--dtype": _choice("auto", "bfloat16", "float16", "half", "float32", "float"),
+    "--load-format": _choice("auto", "dummy", "safetensors", "pt", "npcache"),
+    "--quantization": NAME,
+    "--trust-remote-code": None,
+    "--served-model-name": NAME,
+    "--generation-config": _choice("auto", "vllm"),
+    "--compilation-config": _is_json,
+    "--additional-config": _is_json,
+    "--limit-mm-per-prompt": _is_json,
+    "--hf-overrides": _is_json,
+    "--speculative-config": _is_json,
+    "--mm-processor-cache-gb": FLOAT,
+    "--no-enable-prefix-caching": None,
+    "--enable-prefix-caching": None,
+    "--language-model-only": None,
+    "--enable-chunked-prefill": None,
+    "--no-enable-chunked-prefill": None,
+    "--distributed-executor-backend": _choice("mp", "ray", "uni"),
+    "--reasoning-parser": NAME,
+    "--tool-call-parser": NAME,
+    "--enable-auto-tool-choice": None,
+}
+ALIASES = {
+    "-tp": "--tensor-parallel-size",
+    "--tp": "--tensor-parallel-size",
+    "-dp": "--data-parallel-size",
+    "-pp": "--pipeline-parallel-size",
+    "-O": "--compilation-config",
+}
+
+# Environment a job may set on the server, by name; values are plain words (no $, spaces,
+# quotes or newlines). The runner sets the rest (VLLM_ENGINE_READY_TIMEOUT_S, ...) itself.
+ENV_NAMES = frozenset(
+    {
+        "TORCHDYNAMO_DISABLE",
+        "HCCL_OP_EXPANSION_MODE",
+        "HCCL_BUFFSIZE",
+        "HCCL_CONNECT_TIMEOUT",
+        "HCCL_EXEC_TIMEOUT",
+        "HCCL_IF_BASE_PORT",
+        "HCCL_DETERMINISTIC",
+        "HCCL_NPU_SOCKET_PORT_RANGE",
+        "LCCL_DETERMINISTIC",
+        "PYTORCH_NPU_ALLOC_CONF",
+        "TASK_QUEUE_ENABLE",
+        "OMP_NUM_THREADS",
+        "OMP_PROC_BIND",
+        "ASCEND_RT_VISIBLE_DEVICES",
+        "ATB_MATMUL_SHUFFLE_K_ENABLE",
+        "ATB_LLM_LCOC_ENABLE",
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN",
+        "VLLM_LOGGING_LEVEL",
+        "VLLM_USE_MODELSCOPE",
+        "VLLM_ASCEND_ENABLE_MLAPO",
+        "VLLM_ASCEND_ENABLE_NZ",
+        "VLLM_ASCEND_BALANCE_SCHEDULING",
+        "VLLM_ASCEND_ENABLE_FUSED_MC2",
+        "VLLM_ASCEND_ENABLE_FLASHCOMM1",
+    }
+)
+
+
+class JobSpec(BaseModel):
+    """One playbook run, as dispatched: everything in it has passed `check`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    playbook: Playbook
+    model: str
+    vl: bool = False
+    fallback: str | None = None  # a fallback name, or name=value (max-model-len=8192)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict)
+    labels: tuple[str, ...] = ()  # run only on an agent with all of these (a host name counts)
+
+    def describe(self) -> str:
+        """How a person would type this job: `/smoke Qwen/Qwen3-8B --vl --enforce-eager`."""
+        words = [f"/{self.playbook}"]
+        if self.fallback:
+            words.append(self.fallback)
+        words.append(self.model)
+        words += ["--vl"] if self.vl else []
+        words += [f"--env {k}={v}" for k, v in sorted(self.env.items())]
+        words += [shlex.quote(a) for a in self.args]
+        words += ["on " + ",".join(self.labels)] if self.labels else []
+        return " ".join(words)
+
+
+def check_args(args: Sequence[str]) -> tuple[str, ...]:
+    """Serve arguments in canonical form (`--flag value`), or SpecError naming the culprit."""
+    out: list[str] = []
+    items = list(args)
+    i = 0
+    while i < len(items):
+        word = items[i]
+        flag, eq, inline = word.partition("=") if word.startswith("-") else (word, "", "")
+        flag = ALIASES.get(flag, flag)
+        if flag.startswith("--"):
+            flag = "--" + flag[2:].replace("_", "-")
+        if flag in ("--host", "--port"):
+            raise SpecError(f"`{flag}` is the runner's own: it picks a free port on the host")
+        if flag not in FLAGS:
+            raise SpecError(
+                f"`{word[:60]}` is not an allowed serve argument; allowed: "
+                + ", ".join(sorted(FLAGS))
+            )
+        check = FLAGS[flag]
+        if check is None:
+            if eq:
+                raise SpecError(f"`{flag}` takes no value")
+            out.append(flag)
+            i += 1
+            continue
+        if eq:
+            value = inline
+            i += 1
+        elif i + 1 < len(items):
+            value = items[i + 1]
+            i += 2
+        else:
+            raise SpecError(f"`{flag}` needs a value")
+        if not check(value):
+            raise SpecError(f"`{value[:60]}` is not a valid value for `{flag}`")
+        out += [flag, value]
+    return tuple(out)
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    for name, value in env.items():
+        if name not in ENV_NAMES:
+            raise SpecError(
+                f"`{name[:60]}` is not an allowed environment override; allowed: "
+                + ", ".join(sorted(ENV_NAMES))
+            )
+        if _ENV_VALUE.fullmatch(value) is None:
+            raise SpecError(f"the value of {name} may hold only letters, digits and _.,:=+/-")
+    return dict(env)
+
+
+def check_model(model: str, roots: Iterable[str] = ()) -> str:
+    """A hub name (`Qwen/Qwen3-8B`) or an absolute path under one of `roots`."""
+    if model.startswith("/"):
+        path = posixpath.normpath(model)
+        if "\x00" in path or any(c in path for c in "\n\r\t"):
+            raise SpecError("the model path holds control characters")
+        roots = [posixpath.normpath(r) for r in roots]
+        if not roots:
+            raise SpecError(
+                "model paths are not allowed here: no model roots are configured "
+                "(ONCALL_MODEL_ROOTS on the bot, --model-root on the agent)"
+            )
+        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+            raise SpecError(f"`{path}` is not under a model root ({', '.join(roots)})")
+        return path
+    if _HUB_NAME.fullmatch(model) is None or ".." in model:
+        raise SpecError(f"`{model[:80]}` is neither a model name (org/name) nor an absolute path")
+    return model
+
+
+def check_labels(labels: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(labels)
+    for label in out:
+        if _LABEL.fullmatch(label) is None:
+            raise SpecError(f"`{label[:60]}` is not a host name or label")
+    return out
+
+
+def check(spec: JobSpec, model_roots: Iterable[str] = (), strict_paths: bool = True) -> JobSpec:
+    """The spec, canonical, or SpecError. `strict_paths=False` (the bot, which cannot see
+    the hosts' disks) lets any absolute path through when no roots are configured."""
+    roots = list(model_roots)
+    if roots or strict_paths or not spec.model.startswith("/"):
+        model = check_model(spec.model, roots)
+    else:
+        model = check_model(spec.model, ["/"])
+    fallback = spec.fallback
+    if spec.playbook == "fallback":
+        if not fallback:
+            raise SpecError("say which fallback: " + ", ".join(sorted(FALLBACKS)))
+        find_fallback(fallback)
+    elif fallback:
+        raise SpecError("a fallback goes with /fallback only")
+    return spec.model_copy(
+        update={
+            "model": model,
+            "args": check_args(spec.args),
+            "env": check_env(spec.env),
+            "labels": check_labels(spec.labels),
+        }
+    )
+
+
+# Slack turns typed quotes and `--` into curly quotes and dashes.
+_QUOTES = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "--"}
+)
+
+
+def parse_command(playbook: Playbook, text: str) -> JobSpec:
+    """`/smoke <model> [--vl] [--tp N] [--env K=V] [serve args...] [on <host or label>]`,
+    `/fallback <name[=value]> <model> ...`; Slack's curly quotes and dashes are undone."""
+    try:
+        words = shlex.split(text.translate(_QUOTES))  # splitting only: nothing runs a shell
+    except ValueError as exc:
+        raise SpecError(f"cannot read the arguments: {exc}") from exc
+    labels: list[str] = []
+    if len(words) >= 2 and words[-2] == "on":
+        labels = [w for w in words[-1].split(",") if w]
+        words = words[:-2]
+    fallback = None
+    if playbook == "fallback":
+        if not words:
+            raise SpecError(usage(playbook))
+        fallback, words = words[0], words[1:]
+    if not words or words[0].startswith("-"):
+        raise SpecError(usage(playbook))
+    model, rest = words[0], words[1:]
+    vl, env, args = False, {}, []
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--vl":
+            vl = True
+        elif word == "--env" and i + 1 < len(rest):
+            name, eq, value = rest[i + 1].partition("=")
+            if not eq:
+                raise SpecError("--env takes NAME=VALUE")
+            env[name] = value
+            i += 1
+        else:
+            args.append(word)
+        i += 1
+    return check(
+        JobSpec(
+            playbook=playbook,
+            model=model,
+            vl=vl,
+            fallback=fallback,
+            args=tuple(args),
+            env=env,
+            labels=tuple(labels),
+        ),
+        strict_paths=False,
+    )
+
+
+def usage(playbook: Playbook) -> str:
+    head = "/fallback <name[=value]> " if playbook == "fallback" else f"/{playbook} "
+    text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [serve args...] [on <host or label>]"
+    if playbook == "fallback":
+        text += "\nfallbacks: " + "; ".join(f.describe() for f in FALLBACKS.values())
+    return text
+
+
+def launch_plan(spec: JobSpec) -> tuple[tuple[str, ...], dict[str, str], Fallback | None]:
+    """Serve arguments and env of the run: the job's own, plus eager or the fallback's."""
+    args, env = list(spec.args), dict(spec.env)
+    fallback = None
+    if spec.playbook == "eager" and "--enforce-eager" not in args:
+        args.append("--enforce-eager")
+    if spec.playbook == "fallback" and spec.fallback:
+        fallback, value = find_fallback(spec.fallback)
+        args, env = fallback.apply(args, env, value)
+    return tuple(args), env, fallback
