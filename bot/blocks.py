@@ -26,6 +26,7 @@ FALLBACK_CHARS = 3000
 
 HELPFUL_ACTION = "feedback_helpful"
 NOT_THIS_ACTION = "feedback_not_this"
+RUN_FORM_ACTION = "run_form"  # "Run on a host": opens the runner dispatch form
 PICKER_CALLBACK = "feedback_pick"
 PICKER_BLOCK = "pick"
 PICKER_ELEMENT = "entry"
@@ -104,7 +105,7 @@ def _candidates(matches: tuple[Match, ...]) -> str:
     return "\n".join(f"• {escape(m.title)} ({m.confidence}, {m.score:.2f})" for m in matches)
 
 
-def _triage_blocks(answer: TriageAnswer) -> list[Block]:
+def _triage_blocks(answer: TriageAnswer, run_button: bool) -> list[Block]:
     result, value = answer.triage, str(answer.answer_id)
     cause = code([result.signature]) if result.signature else wording.NO_SIGNATURE
     asked = [wording.ASKED_BY.format(who=f"<@{answer.asked_by}>")] if answer.asked_by else []
@@ -142,6 +143,8 @@ def _triage_blocks(answer: TriageAnswer) -> list[Block]:
         if answer.others():
             blocks.append(section(f"*{wording.MAYBES}*\n{_candidates(answer.others())}"))
         buttons = [button(wording.PICK_ENTRY, NOT_THIS_ACTION, value)]
+    if run_button:
+        buttons.append(button(wording.RUN_ON_HOST, RUN_FORM_ACTION, value))
     if notes:
         blocks.append(context(*notes))
     blocks.append({"type": "actions", "block_id": "feedback", "elements": buttons})
@@ -202,9 +205,10 @@ def limit(blocks: list[Block]) -> list[Block]:
     return kept + actions
 
 
-def render(answer: Answer) -> list[Block]:
+def render(answer: Answer, run_button: bool = False) -> list[Block]:
+    """Block Kit for an answer; `run_button` adds "Run on a host" (runner jobs are set up)."""
     if isinstance(answer, TriageAnswer):
-        blocks = _triage_blocks(answer)
+        blocks = _triage_blocks(answer, run_button)
     elif isinstance(answer, RunbookAnswer):
         blocks = _runbook_blocks(answer)
     else:

@@ -309,12 +309,14 @@ def kb_eval(
 
 
 def _register_runner_commands() -> None:
-    from bot.cli_runs import run_command
+    from bot.cli_runs import coordinator_app, run_command, runner_command
 
     app.command(
         "run",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(run_command)
+    app.command("runner")(runner_command)
+    app.add_typer(coordinator_app, name="coordinator")
 
 
 _register_runner_commands()

@@ -156,3 +156,153 @@ def _print(result: RunResult) -> None:
     if result.status != "passed":
         for line in result.log_tail[-10:]:
             out.print(Text("  " + redact(line)), soft_wrap=True)
+
+
+coordinator_app = typer.Typer(
+    invoke_without_command=True,
+    help="The job API agents poll (alone; `serve` also serves it beside Slack).",
+)
+
+
+def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.cli import _fail
+    from runners import RunnerError
+    from runners.store import open_jobs
+
+    try:
+        return open_jobs(settings.database_url, settings.lease_s)
+    except RunnerError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@coordinator_app.callback()
+def coordinator(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default ONCALL_PORT, 3000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default ONCALL_HOST).")] = None,
+) -> None:
+    """Serve the agents' API at /api/runners/v1 (and /healthz) until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.cli import _settings
+    from bot.slack_http import listen, server
+    from runners.coordinator import coordinator_app as make_app
+
+    settings = _settings()
+    store = _jobs(settings)
+    sock = listen(host or settings.host, settings.port if port is None else port)
+    bound = sock.getsockname()
+    err.print(f"coordinator on http://{bound[0]}:{bound[1]}/api/runners/v1")
+    api = make_app(store)
+    srv = server(api)
+    srv.config.lifespan = "on"
+    srv.run(sockets=[sock])
+
+
+@coordinator_app.command("add-agent")
+def add_agent(
+    name: Annotated[str, typer.Argument(help="A name for the agent (its host).")],
+) -> None:
+    """Create an agent and print its token (shown once; only a hash is stored)."""
+    from bot.cli import _fail
+    from runners import RunnerError
+
+    store = _jobs(_settings_())
+    try:
+        token = store.add_agent(name)
+    except RunnerError as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"agent {name}: start it with --token below (shown once; keep it secret)")
+    print(token)
+
+
+@coordinator_app.command("revoke")
+def revoke(name: Annotated[str, typer.Argument(help="The agent's name.")]) -> None:
+    """Revoke an agent's token: its calls are refused from now on."""
+    from bot.cli import _fail
+
+    if not _jobs(_settings_()).revoke(name):
+        raise _fail(f"no agent named {name}")
+
+
+@coordinator_app.command("agents")
+def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Agents, their labels, when they were last heard from, and their current job."""
+    rows = _jobs(_settings_()).agents()
+    data = [
+        {
+            "name": a.name,
+            "labels": list(a.labels),
+            "host": a.hostname,
+            "last_seen": a.last_seen.isoformat() if a.last_seen else None,
+            "job": job.id if job else None,
+        }
+        for a, job in rows
+    ]
+    if as_json:
+        print(json.dumps(data))
+        return
+    for row in data:
+        out.print(
+            Text(
+                f"{row['name']}  labels={','.join(row['labels'])}  host={row['host']}  "
+                f"last_seen={row['last_seen']}  job={row['job']}"
+            )
+        )
+
+
+def _settings_() -> Settings:
+    from bot.cli import _settings
+
+    return _settings()
+
+
+def runner_command(
+    server_url: Annotated[str, typer.Option("--server", help="The coordinator's URL.")],
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="ONCALL_AGENT_TOKEN", help="This agent's token (or ONCALL_AGENT_TOKEN)."
+        ),
+    ],
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="A label jobs can ask for (repeatable).")
+    ] = None,
+    vllm_cmd: Annotated[
+        str | None, typer.Option(help="The command that stands for `vllm`.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port the servers it launches listen on.")
+    ] = None,
+    model_root: Annotated[
+        list[str] | None, typer.Option("--model-root", help="A folder model paths may be under.")
+    ] = None,
+    slots: Annotated[int, typer.Option(help="Jobs at once on this host (default 1).")] = 1,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 5.0,
+) -> None:
+    """The agent on an Ascend host: lease jobs from the coordinator and run them here."""
+    import logging
+    import threading as th
+
+    from bot.cli import _fail
+    from runners import AuthError
+    from runners.agent import AgentConfig, RunnerAgent
+
+    settings = _settings_()
+    logging.getLogger("ascend_oncall").setLevel(logging.INFO)
+    runner = settings.runner_config(
+        vllm_cmd=tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
+        port=port,
+        model_roots=tuple(model_root) if model_root else None,
+    )
+    stop = th.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    config = AgentConfig(server_url, token, tuple(label or ()), slots, heartbeat)
+    err.print(f"agent for {server_url}, labels {', '.join(label or []) or '(none)'}")
+    try:
+        RunnerAgent(config, runner, stop).run()
+    except AuthError as exc:
+        raise _fail(
+            f"{exc}: create a token with `ascend-oncall coordinator add-agent NAME`"
+        ) from exc

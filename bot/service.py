@@ -14,9 +14,12 @@ from bot.settings import Settings
 from bot.slack_app import build_app, connect_jobs
 from bot.slack_http import listen, server, web_app
 from bot.slack_jobs import SlackJobs
+from bot.slack_runs import Reporter
 from bot.slack_socket import connect
 from bot.store import open_store
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
+from runners.coordinator import reap_leases, router
+from runners.store import open_jobs
 
 log = logging.getLogger("ascend_oncall")
 
@@ -75,7 +78,8 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     check_slack(settings)
     app_token = settings.slack_app_token
     jobs = connect_jobs(settings, oncall)
-    app = build_app(settings, oncall, jobs=jobs)
+    runs = open_jobs(settings.database_url, settings.lease_s) if settings.coordinator else None
+    app = build_app(settings, oncall, jobs=jobs, runs=runs)
     mode = "socket" if app_token else "http"
     handler = None
 
@@ -94,6 +98,10 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     api = web_app(None if handler else app, health)
     stop = threading.Event()
     threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
+    if runs is not None:  # the agents' API on the same port, and their jobs shown in Slack
+        api.include_router(router(runs))
+        threading.Thread(target=reap_leases, args=(runs, stop), daemon=True).start()
+        threading.Thread(target=Reporter(runs, jobs).run, args=(stop,), daemon=True).start()
     where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
     log.info("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
     try:

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @property
+    def dispatch_configured(self) -> bool:
+        """Someone may dispatch runner jobs from Slack."""
+        return bool(self.dispatch_users or self.dispatch_groups or self.dispatch_channels)
+
+    @property
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None
 

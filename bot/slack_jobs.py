@@ -312,7 +312,8 @@ class SlackJobs:
         self, channel: str, thread: str | None, answer: Answer, respond: Respond | None
     ) -> None:
         """Post in the channel (or thread); where the bot may not post, only the asker sees it."""
-        rendered, text = blocks.render(answer), blocks.fallback_text(answer)
+        rendered = blocks.render(answer, run_button=self.settings.dispatch_configured)
+        text = blocks.fallback_text(answer)
         try:
             sent = self.client.chat_postMessage(
                 channel=channel, thread_ts=thread, blocks=rendered, text=text, unfurl_links=False

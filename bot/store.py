@@ -27,18 +27,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
     delete,
-    event,
     func,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot.errors import StoreError
+from runners.database import connect, safe_url
 
 VERSION_TABLE = "bot_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -131,32 +130,6 @@ class LearnedExample:
     entry_id: str
     text: str
     signature: str | None
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL; see ONCALL_DATABASE_URL)"
-
-
-def _engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: object, _record: object) -> None:
-            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per commit
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
 
 
 def migrate(engine: Engine) -> None:
@@ -397,8 +370,8 @@ class Store:
 def open_store(url: str) -> Store:
     """Connect and bring the schema up to date; errors name the database, never its password."""
     try:
-        engine = _engine(url)
+        engine = connect(url)
         migrate(engine)
     except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(f"cannot open the database {_safe_url(url)}: {exc}") from exc
+        raise StoreError(f"cannot open the database {safe_url(url)}: {exc}") from exc
     return Store(engine)

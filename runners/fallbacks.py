@@ -27,7 +27,8 @@ class Fallback:
 
     def describe(self) -> str:
         changes = [f"{k}={v}" for k, v in self.env.items()]
-        changes += [f"{k} {v or 'N'}".strip() for k, v in self.flags.items()]
+        changes += [f"{k} {v}" for k, v in self.flags.items()]
+        changes += [f"{self.takes_value} N"] if self.takes_value else []
         shown = f"{self.name}=N" if self.takes_value else self.name
         return f"`{shown}` ({', '.join(changes)})"
 

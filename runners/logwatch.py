@@ -25,7 +25,7 @@ STAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "loading",
             r"Starting to load model|Loading weights took|Model loading took|"
-            r"Loading model weights took",
+            r"Loading model weights took|Initializing model took",
         ),
         (
             "compiling",
@@ -36,7 +36,7 @@ STAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "profiling",
             r"Available KV cache memory|GPU KV cache size|Initial profiling/warmup run|"
-            r"Maximum concurrency for",
+            r"Maximum concurrency for|[CG]PU KV cache size|GiB for KV cache",
         ),
         (
             "capturing graphs",

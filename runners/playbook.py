@@ -142,6 +142,7 @@ def run_playbook(
         run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
         run.result.first_error = FirstError(signature=str(exc))
         return run.result
+    notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
     run.enter(Phase.STARTING, shlex.join(argv))
     follower = LogFollower(log_path)
     base = f"http://{config.host}:{port}"

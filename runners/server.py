@@ -9,6 +9,7 @@ agent that crashed can, at its next start, stop what it left behind, and only th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -17,13 +18,27 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runners.errors import LaunchError
 
 MARKER = "ASCEND_ONCALL_RUN"  # set in every server's environment; names its record
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, have the kernel send SIGTERM to the server when the thread that launched it
+    dies, even by SIGKILL: an agent killed mid-job leaves no server holding the NPUs."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+_die_with_parent = _parent_death_signal()
 
 
 def group_members(pgid: int) -> list[int]:
@@ -141,6 +156,7 @@ def launch(
                 env={**env, MARKER: run_id},
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start `{argv[0]}`: {exc.strerror}") from exc

@@ -281,6 +281,7 @@ def parse_command(playbook: Playbook, text: str) -> JobSpec:
         if not words:
             raise SpecError(usage(playbook))
         fallback, words = words[0], words[1:]
+        find_fallback(fallback)
     if not words or words[0].startswith("-"):
         raise SpecError(usage(playbook))
     model, rest = words[0], words[1:]

@@ -1,0 +1,301 @@
+"""Runner jobs as Block Kit: the status message updated in place, the verdict in its
+thread with the next step's buttons, the agents list, and the dispatch form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.blocks import (
+    RUN_FORM_ACTION,
+    Block,
+    button,
+    code,
+    context,
+    cut,
+    escape,
+    header,
+    limit,
+    section,
+)
+from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, RunResult, Status, redact
+from runners.store import Agent, Job
+
+RUN_ACTION = "run_next"  # value: {"job": id, "next": "eager" | "fallback:NAME[=N]" | "smoke"}
+CANCEL_ACTION = "run_cancel"  # value: job id
+FORM_ACTION = RUN_FORM_ACTION  # value: the triage answer id; opens DISPATCH_CALLBACK
+DISPATCH_CALLBACK = "run_dispatch"
+
+STEPS = ("queued", "preflight", "starting", "ready", "text smoke", "image smoke")
+MARK = {
+    Status.PASSED: ":white_check_mark:",
+    Status.FAILED: ":x:",
+    Status.TIMEOUT: ":hourglass:",
+    Status.CANCELLED: ":no_entry_sign:",
+    Status.BLOCKED: ":construction:",
+    Status.LOST: ":ghost:",
+}
+LOG_LINES = 15
+
+
+def _steps(job: Job) -> str:
+    steps = [s for s in STEPS if s != "image smoke" or job.spec.vl]
+    reached = job.result.phase if job.result else job.phase
+    current = steps.index(reached) if reached in steps else (0 if job.phase == "queued" else -1)
+    if job.phase in ("stopping", "cleanup", "done") and not job.result:
+        current = len(steps)  # stopping: everything before was passed
+    shown = []
+    for i, step in enumerate(steps):
+        label = step
+        if step == "starting" and i == current and job.stage:
+            label = f"starting: {job.stage}"
+        if i < current:
+            shown.append(f":white_check_mark: {label}")
+        elif i == current and not job.status.final:
+            shown.append(f":arrows_counterclockwise: *{escape(label)}*")
+        elif i == current:
+            shown.append(f"{MARK.get(job.status, ':x:')} {escape(label)}")
+        else:
+            shown.append(f":white_small_square: {label}")
+    verdict = MARK[job.status] + f" *{job.status.value}*" if job.status.final else "verdict"
+    return "  ".join(shown) + f"  →  {verdict}"
+
+
+def status_blocks(job: Job) -> list[Block]:
+    """The one status message of a job, as it stands now."""
+    who = f" · asked by <@{job.requested_by}>" if job.requested_by else ""
+    where = f" · on `{escape(job.agent)}`" if job.agent else " · waiting for an agent"
+    blocks = [
+        section(f"*Job {job.id}* `{escape(job.spec.describe())}`{where}{who}"),
+        section(_steps(job)),
+    ]
+    if job.status is Status.LOST:
+        blocks.append(
+            section(
+                ":ghost: The agent stopped heartbeating: this job is *lost*. "
+                "Its host may have crashed or lost the network; see `/runners`."
+            )
+        )
+    tail = [ln for ln in job.log_tail if ln.strip()][-1:]
+    if tail and not job.status.final:
+        blocks.append(context(escape(cut(redact(tail[0]), 300))))
+    if not job.status.final:
+        if job.cancel_requested:
+            blocks.append(context("Cancel requested: stopping the server on its host..."))
+        else:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [button("Cancel", CANCEL_ACTION, str(job.id), "danger")],
+                }
+            )
+    return limit(blocks)
+
+
+def status_text(job: Job) -> str:
+    return f"Job {job.id} {job.spec.playbook} {job.spec.model}: {job.status.value} ({job.phase})"
+
+
+def next_value(job_id: int, step: str) -> str:
+    return json.dumps({"job": job_id, "next": step})
+
+
+def _step_words(step: str) -> str:
+    if step == "eager":
+        return "Run eager isolation"
+    if step.startswith("fallback:"):
+        return f"Run fallback {step.split(':', 1)[1]}"
+    return f"Run {step} again"
+
+
+def next_steps(nxt: NextStep | None) -> list[str]:
+    if nxt is None:
+        return []
+    first = f"fallback:{nxt.fallback}" if nxt.playbook == "fallback" else nxt.playbook
+    more = [a if a == "eager" else f"fallback:{a}" for a in nxt.alternatives]
+    return [first, *[m for m in more if m != first]]
+
+
+def verdict_blocks(job: Job, triage: dict[str, Any] | None) -> list[Block]:
+    """The verdict, posted once in the job's thread."""
+    result = job.result or RunResult(
+        playbook=job.spec.playbook, status=job.status.value, phase=job.phase
+    )
+    blocks: list[Block] = [
+        header(f"{job.status.value.upper()}: {job.spec.playbook} {job.spec.model}")
+    ]
+    verdict = result.verdict or (
+        "the agent stopped heartbeating" if job.status is Status.LOST else ""
+    )
+    blocks.append(section(f"{MARK.get(job.status, '')} {escape(verdict)}"))
+    facts = []
+    if result.ready_s is not None:
+        facts.append(f"ready after {result.ready_s:.1f} s")
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
+    if timings:
+        facts.append(f"time per phase: {timings}")
+    if result.evidence:
+        facts.append(
+            "evidence: " + "; ".join(f"{k}: `{escape(v)}`" for k, v in result.evidence.items())
+        )
+    if facts:
+        blocks.append(context(*facts))
+    if result.first_error:
+        blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
+    if triage and triage.get("matches"):
+        top = triage["matches"][0]
+        word = (
+            "Runbook match" if triage.get("verdict") == "match" else "Closest runbook entry (weak)"
+        )
+        actions = "\n".join(
+            f"{n}. {escape(a)}" for n, a in enumerate(top.get("actions", [])[:4], 1)
+        )
+        blocks.append(
+            section(
+                f"*{word}: {escape(top['title'])}* ({top['confidence']}, "
+                f"entry `{top['entry_id']}`)\n{actions}"
+            )
+        )
+    env = _environment(result.environment)
+    if env:
+        blocks.append(context(env))
+    if result.cleanup and result.cleanup != "clean":
+        blocks.append(section(f":warning: Host not clean after the run: {escape(result.cleanup)}"))
+    for note in result.notes[:5]:
+        blocks.append(context(escape(redact(note))))
+    tail = [redact(ln) for ln in (result.log_tail or list(job.log_tail))][-LOG_LINES:]
+    if tail and job.status is not Status.PASSED:
+        blocks.append(section("*Log tail*\n" + code(tail)))
+    steps = next_steps(result.next)
+    if steps and result.next is not None:
+        blocks.append(section(f"*Next:* {escape(result.next.reason)}"))
+        buttons = [
+            button(_step_words(s), RUN_ACTION, next_value(job.id, s), "primary" if i == 0 else None)
+            for i, s in enumerate(steps[:4])
+        ]
+        blocks.append({"type": "actions", "elements": buttons})
+    return limit(blocks)
+
+
+def _environment(env: dict[str, Any]) -> str:
+    parts = []
+    for name, info in (env.get("packages") or {}).items():
+        if info.get("version"):
+            parts.append(f"{name} {info['version']}")
+    if env.get("vllm_cmd_version"):
+        parts.append(f"server `{escape(str(env['vllm_cmd_version']))}`")
+    if env.get("host"):
+        parts.append(f"host {escape(str(env['host']))}")
+    npu = (env.get("npu") or "").splitlines()
+    if npu:
+        parts.append("NPU: " + escape(" ".join(npu[:3])[:200]))
+    return " · ".join(parts)
+
+
+def agents_blocks(rows: Sequence[tuple[Agent, Job | None]], lease_s: float) -> list[Block]:
+    if not rows:
+        return [
+            section(
+                "No agents yet. On an Ascend host: `ascend-oncall coordinator add-agent NAME` "
+                "here, then `ascend-oncall runner --server URL --token TOKEN` there."
+            )
+        ]
+    now = datetime.now(UTC)
+    lines = []
+    for agent, job in rows:
+        seen = (now - agent.last_seen).total_seconds() if agent.last_seen else None
+        health = (
+            ":large_green_circle: online"
+            if seen is not None and seen < 2 * lease_s
+            else (
+                f":red_circle: last seen {int(seen)} s ago"
+                if seen is not None
+                else ":white_circle: never connected"
+            )
+        )
+        doing = (
+            f"job {job.id} ({job.spec.playbook} {escape(job.spec.model)}, {job.phase})"
+            if job
+            else "idle"
+        )
+        labels = ", ".join(agent.labels) or "no labels"
+        host = escape(agent.hostname or "?")
+        lines.append(f"*{escape(agent.name)}* ({host}) · {labels} · {health} · {doing}")
+    return limit([section("*Runner agents*"), *[section(ln) for ln in lines]])
+
+
+def dispatch_form(metadata: str, model: str = "") -> dict[str, Any]:
+    """The modal a triage answer's "Run on a host" opens: playbook, model, args, host."""
+    options = [{"text": {"type": "plain_text", "text": p}, "value": p} for p in PLAYBOOKS]
+    fallbacks = [
+        {"text": {"type": "plain_text", "text": cut(f.name, 75)}, "value": f.name}
+        for f in FALLBACKS.values()
+    ]
+
+    def text_input(block: str, label: str, initial: str = "", optional: bool = True) -> Block:
+        element: Block = {"type": "plain_text_input", "action_id": block}
+        if initial:
+            element["initial_value"] = initial[:3000]
+        return {
+            "type": "input",
+            "block_id": block,
+            "optional": optional,
+            "label": {"type": "plain_text", "text": label},
+            "element": element,
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": DISPATCH_CALLBACK,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": "Run on an Ascend host"},
+        "submit": {"type": "plain_text", "text": "Dispatch"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "playbook",
+                "label": {"type": "plain_text", "text": "Playbook"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "playbook",
+                    "options": options,
+                    "initial_option": options[0],
+                },
+            },
+            text_input(
+                "model", "Model (org/name or a path under a model root)", model, optional=False
+            ),
+            {
+                "type": "input",
+                "block_id": "fallback",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Fallback (for the fallback playbook)"},
+                "element": {"type": "static_select", "action_id": "fallback", "options": fallbacks},
+            },
+            text_input(
+                "args", "Serve arguments and options (--vl, --tp 8, --env NAME=VALUE, on LABEL)"
+            ),
+        ],
+    }
+
+
+def form_values(view: dict[str, Any]) -> tuple[str, str]:
+    """(playbook, command text) from a submitted dispatch form, in /smoke's own syntax."""
+    state = view["state"]["values"]
+    playbook = state["playbook"]["playbook"]["selected_option"]["value"]
+    model = (state["model"]["model"].get("value") or "").strip()
+    args = (state["args"]["args"].get("value") or "").strip()
+    chosen = state["fallback"]["fallback"].get("selected_option")
+    words = [chosen["value"]] if playbook == "fallback" and chosen else []
+    return playbook, " ".join([*words, model, args]).strip()
+
+
+def spec_for(parent: JobSpec, step: str) -> JobSpec:
+    """The job a next-step button asks for: the parent's model, args and host."""
+    if step.startswith("fallback:"):
+        return parent.model_copy(update={"playbook": "fallback", "fallback": step.split(":", 1)[1]})
+    if step == "eager":
+        return parent.model_copy(update={"playbook": "eager", "fallback": None})
+    return parent

@@ -1,0 +1,341 @@
+"""Runner jobs in Slack: /smoke, /eager, /fallback, /runners, the next-step, Cancel and
+"Run on a host" buttons, and the reporter that keeps each job's status message current
+and posts its verdict in the thread.
+
+Who may dispatch is configured (users, user groups, channels); every attempt, allowed or
+not, is in the dispatch audit. Command text becomes a checked `JobSpec` or an error the
+asker sees; nothing of it reaches a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from bot import run_blocks
+from bot.metrics import REQUESTS, SLACK_ERRORS
+from bot.settings import Settings
+from bot.slack_jobs import SlackJobs
+from runners import JobSpec, RunnerError, SpecError, parse_command, usage
+from runners.spec import Playbook, check
+from runners.store import Job, JobStore
+
+log = logging.getLogger("ascend_oncall.runs")
+
+GROUPS_TTL_S = 300.0
+MODEL_IN_LOG = re.compile(
+    r"vllm serve\s+([^\s'\"-][^\s'\"]*)|model='([^']+)'|\"model\":\s*\"([^\"]+)\""
+)
+NOBODY = (
+    "Nobody may dispatch runner jobs yet: an admin sets ONCALL_DISPATCH_USERS, "
+    "ONCALL_DISPATCH_GROUPS or ONCALL_DISPATCH_CHANNELS."
+)
+
+
+class Dispatcher:
+    """Checks who asks, records the attempt, queues the job, posts its status message."""
+
+    def __init__(self, settings: Settings, store: JobStore, jobs: SlackJobs) -> None:
+        self.settings, self.store, self.jobs = settings, store, jobs
+        self._groups: dict[str, tuple[float, set[str]]] = {}
+
+    def _in_groups(self, user: str) -> bool:
+        for group in self.settings.dispatch_groups:
+            at, members = self._groups.get(group, (0.0, set()))
+            if time.monotonic() - at > GROUPS_TTL_S:
+                try:
+                    reply = self.jobs.client.usergroups_users_list(usergroup=group)
+                    members = set(reply.get("users") or [])
+                except SlackApiError as exc:
+                    SLACK_ERRORS.labels(method="usergroups.users.list").inc()
+                    log.warning("cannot read user group %s: %s", group, exc.response.get("error"))
+                    members = set()
+                self._groups[group] = (time.monotonic(), members)
+            if user in members:
+                return True
+        return False
+
+    def refusal(self, user: str, channel: str | None) -> str | None:
+        """Why `user` may not dispatch here, or None."""
+        s = self.settings
+        if not (s.dispatch_users or s.dispatch_groups or s.dispatch_channels):
+            return NOBODY
+        if s.dispatch_channels and channel not in s.dispatch_channels:
+            return "Runner jobs may be dispatched only from these channels: " + ", ".join(
+                f"<#{c}>" for c in s.dispatch_channels
+            )
+        people = s.dispatch_users or s.dispatch_groups
+        if people and user not in s.dispatch_users and not self._in_groups(user):
+            return "You are not among the people allowed to dispatch runner jobs (ask an admin)."
+        return None
+
+    def dispatch(
+        self,
+        spec_or_text: JobSpec | tuple[Playbook, str],
+        *,
+        user: str,
+        channel: str | None,
+        thread_ts: str | None,
+        team_id: str | None,
+        source: str,
+        parent_id: int | None = None,
+    ) -> tuple[Job | None, str]:
+        """(the queued job, "") or (None, why not). The status message is posted soon after."""
+        command = (
+            spec_or_text.describe()
+            if isinstance(spec_or_text, JobSpec)
+            else f"/{spec_or_text[0]} {spec_or_text[1]}"
+        )
+        why = self.refusal(user, channel)
+        if why is None:
+            try:
+                if isinstance(spec_or_text, JobSpec):
+                    spec = check(spec_or_text, self.settings.model_roots, strict_paths=False)
+                else:
+                    spec = parse_command(*spec_or_text)
+                    spec = check(spec, self.settings.model_roots, strict_paths=False)
+            except SpecError as exc:
+                why = str(exc)
+        if why is not None:
+            self.store.audit(
+                source=source,
+                command=command,
+                allowed=False,
+                reason=why,
+                user_id=user,
+                channel_id=channel,
+            )
+            return None, why
+        job = self.store.submit(
+            spec,
+            requested_by=user,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            team_id=team_id,
+            parent_id=parent_id,
+        )
+        self.store.audit(
+            source=source,
+            command=command,
+            allowed=True,
+            user_id=user,
+            channel_id=channel,
+            job_id=job.id,
+        )
+        if channel:
+            self.jobs.soon(lambda: self._post_status(job))
+        return job, ""
+
+    def _post_status(self, job: Job) -> None:
+        assert job.channel_id is not None
+        try:
+            sent = self.jobs.client.chat_postMessage(
+                channel=job.channel_id,
+                thread_ts=job.thread_ts,
+                blocks=run_blocks.status_blocks(job),
+                text=run_blocks.status_text(job),
+            )
+        except SlackApiError as exc:
+            SLACK_ERRORS.labels(method="chat.postMessage").inc()
+            log.warning("cannot post job %s status: %s", job.id, exc.response.get("error"))
+            return
+        self.store.set_message(job.id, job.channel_id, str(sent["ts"]))
+
+
+class Reporter:
+    """Shows every change of a job in chat: the status message in place, the verdict once
+    in its thread. A database poll, so it works whichever replica the agent talks to."""
+
+    def __init__(self, store: JobStore, jobs: SlackJobs, every_s: float = 0.3) -> None:
+        self.store, self.jobs, self.every_s = store, jobs, every_s
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every_s):
+            try:
+                self.once()
+            except Exception:  # the database or Slack may be away a while
+                log.exception("reporting job changes failed")
+
+    def once(self) -> int:
+        shown = 0
+        for job in self.store.changed():
+            if job.message_ts is None or not self.store.claim_notice(job):
+                continue
+            self._show(job)
+            shown += 1
+        return shown
+
+    def _show(self, job: Job) -> None:
+        assert job.channel_id is not None and job.message_ts is not None
+        self.jobs.call(
+            "chat_update",
+            channel=job.channel_id,
+            ts=job.message_ts,
+            blocks=run_blocks.status_blocks(job),
+            text=run_blocks.status_text(job),
+        )
+        if job.status.final:
+            triage = job.result.triage if job.result else None
+            if triage is None and job.result and job.result.first_error:
+                triage = self._triage(job)
+            self.jobs.call(
+                "chat_postMessage",
+                channel=job.channel_id,
+                thread_ts=job.thread_ts or job.message_ts,
+                blocks=run_blocks.verdict_blocks(job, triage),
+                text=run_blocks.status_text(job),
+                unfurl_links=False,
+            )
+
+    def _triage(self, job: Job) -> dict[str, Any] | None:
+        assert job.result is not None and job.result.first_error is not None
+        text = "\n".join(job.result.first_error.lines or [job.result.first_error.signature])
+        try:
+            return self.jobs.oncall.triager.triage(text).to_dict()
+        except Exception:  # a verdict without a runbook match beats no verdict
+            log.exception("triage of job %s failed", job.id)
+            return None
+
+
+class RunListeners:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.settings, self.dispatcher = settings, dispatcher
+        self.store, self.jobs = dispatcher.store, dispatcher.jobs
+
+    def command(self, ack: Ack, body: dict[str, Any]) -> None:
+        playbook: Playbook = body["command"].lstrip("/")
+        REQUESTS.labels(kind=playbook).inc()
+        text = (body.get("text") or "").strip()
+        if not text or text in ("help", "-h", "--help"):
+            ack(text=f"Usage: `{usage(playbook)}`", response_type="ephemeral")
+            return
+        try:
+            job, why = self.dispatcher.dispatch(
+                (playbook, text),
+                user=body["user_id"],
+                channel=body.get("channel_id"),
+                thread_ts=None,
+                team_id=body.get("team_id"),
+                source="slash",
+            )
+        except RunnerError as exc:
+            ack(text=f"Could not queue the job: {exc}", response_type="ephemeral")
+            return
+        if job is None:
+            ack(text=why, response_type="ephemeral")
+            return
+        ack()
+
+    def runners(self, ack: Ack) -> None:
+        REQUESTS.labels(kind="runners").inc()
+        rows = self.store.agents()
+        ack(
+            blocks=run_blocks.agents_blocks(rows, self.settings.lease_s),
+            text=f"{len(rows)} runner agent(s)",
+            response_type="ephemeral",
+        )
+
+    def next_step(self, ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        value = json.loads(body["actions"][0]["value"])
+        parent = self.store.job(int(value["job"]))
+        message = body.get("message") or {}
+        if parent is None:
+            return
+        spec = run_blocks.spec_for(parent.spec, str(value["next"]))
+        job, why = self.dispatcher.dispatch(
+            spec,
+            user=body["user"]["id"],
+            channel=(body.get("channel") or {}).get("id"),
+            thread_ts=message.get("thread_ts") or message.get("ts"),
+            team_id=(body.get("team") or {}).get("id"),
+            source="button",
+            parent_id=parent.id,
+        )
+        if job is None:
+            self._tell(body, why)
+
+    def cancel(self, ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        job_id = int(body["actions"][0]["value"])
+        job = self.store.job(job_id)
+        why = self.dispatcher.refusal(user, (body.get("channel") or {}).get("id"))
+        if job is not None and why is not None and user != job.requested_by:
+            self._tell(body, why)
+            return
+        self.store.cancel(job_id, user)
+        self.store.audit(
+            source="button",
+            command=f"cancel job {job_id}",
+            allowed=True,
+            user_id=user,
+            channel_id=(body.get("channel") or {}).get("id"),
+            job_id=job_id,
+        )
+
+    def form(self, ack: Ack, body: dict[str, Any]) -> None:
+        """ "Run on a host" under a triage answer: the dispatch form, in its thread."""
+        ack()
+        message = body.get("message") or {}
+        metadata = json.dumps(
+            {
+                "channel": (body.get("channel") or {}).get("id"),
+                "thread": message.get("thread_ts") or message.get("ts"),
+            }
+        )
+        view = run_blocks.dispatch_form(metadata, self._model_in(body["actions"][0].get("value")))
+        trigger = body["trigger_id"]
+        self.jobs.soon(lambda: self.jobs.call("views_open", trigger_id=trigger, view=view))
+
+    def _model_in(self, answer_id: str | None) -> str:
+        """The model the pasted log was serving, to fill in the form."""
+        try:
+            answer = self.jobs.oncall.store.answer(int(answer_id or ""))
+        except ValueError:
+            return ""
+        found = MODEL_IN_LOG.search(answer.digest) if answer else None
+        return next((g for g in found.groups() if g), "") if found else ""
+
+    def submit_form(self, ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        playbook, text = run_blocks.form_values(view)
+        meta = json.loads(view.get("private_metadata") or "{}")
+        job, why = self.dispatcher.dispatch(
+            (playbook, text),  # type: ignore[arg-type]
+            user=body["user"]["id"],
+            channel=meta.get("channel"),
+            thread_ts=meta.get("thread"),
+            team_id=(body.get("team") or {}).get("id"),
+            source="form",
+        )
+        if job is None:
+            ack(response_action="errors", errors={"model": why[:150]})
+            return
+        ack()
+
+    def _tell(self, body: dict[str, Any], text: str) -> None:
+        channel = (body.get("channel") or {}).get("id")
+        user = body["user"]["id"]
+        if channel:
+            self.jobs.soon(
+                lambda: self.jobs.call("chat_postEphemeral", channel=channel, user=user, text=text)
+            )
+
+
+def add_run_listeners(app: App, settings: Settings, dispatcher: Dispatcher) -> None:
+    on = RunListeners(settings, dispatcher)
+    for name in ("/smoke", "/eager", "/fallback"):
+        app.command(name)(on.command)
+    app.command("/runners")(on.runners)
+    app.action(run_blocks.RUN_ACTION)(on.next_step)
+    app.action(run_blocks.CANCEL_ACTION)(on.cancel)
+    app.action(run_blocks.FORM_ACTION)(on.form)
+    app.view(run_blocks.DISPATCH_CALLBACK)(on.submit_form)

@@ -1,0 +1,231 @@
+"""The agent on an Ascend host: `ascend-oncall runner --server URL --token T --label a2`.
+
+It registers, long-polls for a job its labels allow, runs the playbook in a thread, and
+meanwhile heartbeats (with a redacted log tail) and streams phase events. The coordinator
+may restart under it: calls are retried with backoff, events wait in a buffer, and a
+result is kept on disk until the coordinator has it. At start it stops any server a
+crashed run of itself left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from runners import server
+from runners.errors import AuthError, CoordinatorError
+from runners.playbook import RunnerConfig, run_playbook
+from runners.redact import redact
+from runners.result import Event, RunResult
+from runners.spec import JobSpec
+
+log = logging.getLogger("ascend_oncall.agent")
+
+PREFIX = "/api/runners/v1"
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server_url: str
+    token: str
+    labels: tuple[str, ...] = ()
+    slots: int = 1
+    heartbeat_s: float = 5.0
+    lease_wait_s: float = 20.0
+    max_backoff_s: float = 15.0
+    events_every_s: float = 0.2
+
+
+class Coordinator:
+    """The coordinator's API, with retries: a restart or a dropped connection is waited out."""
+
+    def __init__(self, config: AgentConfig, stop: threading.Event) -> None:
+        self.config, self.stop = config, stop
+        self.http = httpx.Client(
+            base_url=config.server_url.rstrip("/") + PREFIX,
+            headers={"Authorization": f"Bearer {config.token}"},
+            timeout=httpx.Timeout(10.0, read=config.lease_wait_s + 15.0),
+        )
+
+    def call(self, path: str, body: Any, retry: bool = True) -> httpx.Response | None:
+        delay = 0.25
+        while not self.stop.is_set():
+            try:
+                r = self.http.post(path, json=body)
+            except httpx.HTTPError as exc:
+                if not retry:
+                    raise CoordinatorError(f"coordinator unreachable: {exc}") from exc
+                log.warning(
+                    "coordinator unreachable (%s); retrying in %.1f s", type(exc).__name__, delay
+                )
+            else:
+                if r.status_code == 401:
+                    raise AuthError(f"the coordinator refused the token: {r.text[:200]}")
+                if r.status_code in (404, 409, 422):
+                    raise CoordinatorError(f"{path}: {r.status_code} {r.text[:200]}")
+                if r.status_code < 500:
+                    return r
+                if not retry:
+                    raise CoordinatorError(f"{path}: {r.status_code}")
+                log.warning("coordinator error %s on %s; retrying", r.status_code, path)
+            self.stop.wait(delay)
+            delay = min(delay * 2, self.config.max_backoff_s)
+        return None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class _JobRun:
+    """One leased job: the playbook in a thread, its events and heartbeats to the coordinator."""
+
+    def __init__(self, api: Coordinator, job_id: int, spec: JobSpec, config: RunnerConfig) -> None:
+        self.api, self.job_id, self.spec, self.config = api, job_id, spec, config
+        self.cancel = threading.Event()
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.log_path: Path | None = None
+        self.result: RunResult | None = None
+
+    def notify(self, event: Event) -> None:
+        if event.kind == "log":
+            self.log_path = Path(event.message)
+            return
+        self.events.put(event)
+
+    def play(self) -> None:
+        try:
+            self.result = run_playbook(self.spec, self.config, self.notify, self.cancel)
+        except Exception as exc:  # a bug of ours: the thread still gets a verdict
+            log.exception("job %s crashed in the runner", self.job_id)
+            self.result = RunResult(
+                playbook=self.spec.playbook,
+                status="failed",
+                phase="preflight",
+                verdict=f"the runner itself failed: {type(exc).__name__}: {exc}",
+            )
+
+    def tail(self, n: int = 20) -> list[str]:
+        if self.log_path is None or not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as f:
+            f.seek(max(0, self.log_path.stat().st_size - 16_000))
+            lines = f.read().decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
+        return [redact(ln)[:500] for ln in deque((ln for ln in lines if ln.strip()), maxlen=n)]
+
+    def flush_events(self) -> None:
+        batch: list[Event] = []
+        while not self.events.empty():
+            batch.append(self.events.get_nowait())
+        if batch:
+            body = {"events": [json.loads(redact(e.model_dump_json())) for e in batch]}
+            self.api.call(f"/jobs/{self.job_id}/events", body)
+
+
+class RunnerAgent:
+    def __init__(
+        self,
+        config: AgentConfig,
+        runner: RunnerConfig,
+        stop: threading.Event | None = None,
+        on_idle: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.config, self.runner = config, runner
+        self.stop = stop or threading.Event()
+        self.api = Coordinator(config, self.stop)
+        self.on_idle = on_idle
+        self.pending = runner.work_dir / "pending"
+
+    def run(self) -> None:
+        """Until `stop` is set: register, then lease and run jobs one at a time."""
+        for note in server.clean_leftovers(self.runner.records):
+            log.warning("%s", note)
+        self._deliver_pending()
+        reply = self.api.call(
+            "/agents/register",
+            {
+                "labels": list(self.config.labels),
+                "hostname": platform.node(),
+                "version": VERSION,
+                "slots": self.config.slots,
+            },
+        )
+        if reply is None:
+            return
+        info = reply.json()
+        log.info("registered as %s with labels %s", info["agent"], info["labels"])
+        while not self.stop.is_set():
+            reply = self.api.call("/lease", {"wait_s": self.config.lease_wait_s})
+            if reply is None:
+                break
+            if reply.status_code == 204:
+                self.on_idle()
+                continue
+            job = reply.json()
+            self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]))
+        self.api.close()
+
+    def _run_job(self, job_id: int, spec: JobSpec) -> None:
+        log.info("job %s: %s", job_id, spec.describe())
+        job = _JobRun(self.api, job_id, spec, self.runner)
+        thread = threading.Thread(target=job.play, name=f"job-{job_id}", daemon=True)
+        thread.start()
+        next_beat = 0.0
+        while thread.is_alive():
+            thread.join(self.config.events_every_s)
+            if self.stop.is_set():
+                job.cancel.set()  # the agent is stopping: stop the server first
+            try:
+                job.flush_events()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.config.heartbeat_s
+                    reply = self.api.call(
+                        f"/jobs/{job_id}/heartbeat", {"log_tail": job.tail()}, retry=False
+                    )
+                    if reply is not None and reply.json().get("cancel"):
+                        job.cancel.set()
+            except CoordinatorError as exc:
+                log.warning("job %s: %s (the run goes on)", job_id, exc)
+        assert job.result is not None
+        result = job.result.model_copy(
+            update={"log_tail": [redact(x) for x in job.result.log_tail]}
+        )
+        self._store_pending(job_id, result)
+        job.flush_events()
+        self._deliver(job_id, result)
+
+    def _store_pending(self, job_id: int, result: RunResult) -> None:
+        self.pending.mkdir(parents=True, exist_ok=True)
+        (self.pending / f"{job_id}.json").write_text(result.model_dump_json())
+
+    def _deliver(self, job_id: int, result: RunResult) -> None:
+        try:
+            reply = self.api.call(f"/jobs/{job_id}/result", json.loads(result.model_dump_json()))
+        except CoordinatorError as exc:
+            log.error("job %s: the coordinator refused the result: %s", job_id, exc)
+            reply = None
+            (self.pending / f"{job_id}.json").unlink(missing_ok=True)
+        if reply is not None:
+            (self.pending / f"{job_id}.json").unlink(missing_ok=True)
+            log.info("job %s: %s", job_id, result.status)
+
+    def _deliver_pending(self) -> None:
+        """Results of jobs finished while the coordinator was away, then this agent stopped."""
+        for path in sorted(self.pending.glob("*.json")) if self.pending.is_dir() else []:
+            try:
+                result = RunResult.model_validate_json(path.read_text())
+            except ValueError:
+                path.unlink(missing_ok=True)
+                continue
+            self._deliver(int(path.stem), result)

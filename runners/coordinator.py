@@ -1,0 +1,167 @@
+"""The agents' HTTP API (FastAPI): register, lease by long-poll, heartbeat, events,
+result, cancel. Every call carries the agent's own bearer token. State is the database's,
+so any number of coordinator replicas can serve the same agents; each replica also
+expires the leases of agents that went quiet (a conditional update: once per job).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and
+# `Authed` is local to `router`.
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from runners.errors import AuthError, CoordinatorError, InvalidTransition
+from runners.result import Event, RunResult
+from runners.store import Agent, Job, JobStore
+
+log = logging.getLogger("ascend_oncall.coordinator")
+
+PREFIX = "/api/runners/v1"
+MAX_WAIT_S = 30.0
+POLL_S = 0.2
+
+
+class Registration(BaseModel):
+    labels: list[str] = Field(default_factory=list, max_length=32)
+    hostname: str = Field(default="", max_length=255)
+    version: str = Field(default="", max_length=64)
+    slots: int = Field(default=1, ge=1, le=64)
+
+
+class LeaseRequest(BaseModel):
+    wait_s: float = Field(default=20.0, ge=0, le=MAX_WAIT_S)
+
+
+class Heartbeat(BaseModel):
+    log_tail: list[str] = Field(default_factory=list, max_length=200)
+
+
+class Events(BaseModel):
+    events: list[Event] = Field(max_length=500)
+
+
+def _job_view(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "cancel": job.cancel_requested,
+        "spec": job.spec.model_dump(mode="json"),
+    }
+
+
+def router(store: JobStore) -> APIRouter:
+    api = APIRouter(prefix=PREFIX)
+
+    async def agent(request: Request) -> Agent:
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "send the agent token as `Authorization: Bearer <token>`")
+        try:
+            return await to_thread.run_sync(store.agent_for, token.strip())
+        except AuthError as exc:
+            raise HTTPException(401, str(exc)) from exc
+
+    Authed = Annotated[Agent, Depends(agent)]
+
+    def owned(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except InvalidTransition as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except CoordinatorError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    @api.post("/agents/register")
+    async def register(body: Registration, me: Authed) -> dict[str, Any]:
+        agent = await to_thread.run_sync(
+            store.register, me, body.labels, body.hostname, body.version, body.slots
+        )
+        return {
+            "agent": agent.name,
+            "labels": list(agent.labels),
+            "lease_s": store.lease_for.total_seconds(),
+        }
+
+    @api.post("/lease", response_model=None)
+    async def lease(body: LeaseRequest, me: Authed) -> dict[str, Any] | Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + body.wait_s
+        while True:
+            job = await to_thread.run_sync(store.lease, me)
+            if job is not None:
+                log.info("job %s leased by %s", job.id, me.name)
+                return _job_view(job)
+            if loop.time() >= deadline:
+                return Response(status_code=204)
+            await asyncio.sleep(POLL_S)
+
+    @api.post("/jobs/{job_id}/heartbeat")
+    async def heartbeat(job_id: int, body: Heartbeat, me: Authed) -> dict[str, Any]:
+        job = await to_thread.run_sync(
+            lambda: owned(lambda: store.heartbeat(me, job_id, body.log_tail))
+        )
+        return _job_view(job)
+
+    @api.post("/jobs/{job_id}/events", status_code=204)
+    async def events(job_id: int, body: Events, me: Authed) -> None:
+        await to_thread.run_sync(lambda: owned(lambda: store.add_events(me, job_id, body.events)))
+
+    @api.post("/jobs/{job_id}/result")
+    async def result(job_id: int, body: RunResult, me: Authed) -> dict[str, Any]:
+        job = await to_thread.run_sync(lambda: owned(lambda: store.finish(me, job_id, body)))
+        log.info("job %s %s on %s", job_id, job.status.value, me.name)
+        return _job_view(job)
+
+    @api.post("/jobs/{job_id}/cancel")
+    async def cancel(job_id: int, me: Authed) -> dict[str, Any]:
+        """An agent giving up a job it holds (shutting down): stop it as if cancelled."""
+        job = await to_thread.run_sync(store.job, job_id)
+        if job is None or job.agent != me.name:
+            raise HTTPException(404, f"job {job_id} is not leased to {me.name}")
+        done = await to_thread.run_sync(store.cancel, job_id, me.name)
+        assert done is not None
+        return _job_view(done)
+
+    return api
+
+
+def reap_leases(store: JobStore, stop: threading.Event, every_s: float = 2.0) -> None:
+    """Mark lost the jobs whose agent stopped heartbeating (in every replica; once each)."""
+    while not stop.wait(every_s):
+        try:
+            for job_id in store.expire_leases():
+                log.warning("job %s lost: its agent stopped heartbeating", job_id)
+        except Exception:  # the database may be away a while; try next round
+            log.exception("expiring leases failed")
+
+
+def coordinator_app(store: JobStore, reap_every_s: float = 2.0) -> FastAPI:
+    """The coordinator alone (`ascend-oncall coordinator`); `serve` mounts the router."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=reap_leases, args=(store, stop, reap_every_s), daemon=True, name="reaper"
+        )
+        thread.start()
+        yield
+        stop.set()
+
+    app = FastAPI(title="ascend-oncall coordinator", lifespan=lifespan)
+    app.include_router(router(store))
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        store.job(0)  # the database answers
+        return {"status": "ok"}
+
+    return app

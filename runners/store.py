@@ -1,0 +1,609 @@
+"""Runner jobs in the shared SQLAlchemy database: agents and their hashed tokens, jobs,
+their events, and an audit of every dispatch. Each change of a job goes through the state
+machine and a conditional UPDATE, so two agents never lease one job and two coordinator
+replicas never expire one lease twice. The schema is Alembic's (runners/migrations) with
+its own version table beside the bot's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from runners.database import connect, safe_url
+from runners.errors import AuthError, CoordinatorError, RunnerError
+from runners.result import Event, RunResult
+from runners.spec import JobSpec
+from runners.states import Status, advance
+
+VERSION_TABLE = "runner_alembic_version"
+MIGRATIONS = Path(__file__).parent / "migrations"
+TOKEN_PREFIX = "oncall_"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AgentRow(Base):
+    __tablename__ = "runner_agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    labels: Mapped[str] = mapped_column(Text, default="[]")
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(64))
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JobRow(Base):
+    __tablename__ = "runner_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    spec: Mapped[str] = mapped_column(Text)
+    labels: Mapped[str] = mapped_column(Text, default="[]")
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value, index=True)
+    phase: Mapped[str] = mapped_column(String(32), default="queued")
+    stage: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("runner_agents.id"))
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str] = mapped_column(Text, default="[]")
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    parent_id: Mapped[int | None] = mapped_column(Integer)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
+    notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
+
+
+class EventRow(Base):
+    __tablename__ = "runner_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("runner_jobs.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    kind: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class DispatchRow(Base):
+    __tablename__ = "runner_dispatches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    command: Mapped[str] = mapped_column(Text)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[int | None] = mapped_column(Integer)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    labels: tuple[str, ...]
+    hostname: str | None
+    version: str | None
+    slots: int
+    last_seen: datetime | None
+    disabled: bool
+
+    def serves(self, wanted: Sequence[str]) -> bool:
+        """A job's labels are all among this agent's labels, name and host name."""
+        own = {*self.labels, self.name, *([self.hostname] if self.hostname else [])}
+        return set(wanted) <= own
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    spec: JobSpec
+    status: Status
+    phase: str
+    stage: str | None
+    agent: str | None
+    cancel_requested: bool
+    result: RunResult | None
+    log_tail: tuple[str, ...]
+    requested_by: str | None
+    parent_id: int | None
+    channel_id: str | None
+    thread_ts: str | None
+    message_ts: str | None
+    team_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def _agent(row: AgentRow) -> Agent:
+    return Agent(
+        row.id,
+        row.name,
+        tuple(json.loads(row.labels)),
+        row.hostname,
+        row.version,
+        row.slots,
+        _aware(row.last_seen) if row.last_seen else None,
+        row.disabled,
+    )
+
+
+def migrate(engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("version_table", VERSION_TABLE)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class JobStore:
+    def __init__(self, engine: Engine, lease_s: float = 60.0) -> None:
+        self.engine = engine
+        self.lease_for = timedelta(seconds=lease_s)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        sqlite = engine.dialect.name == "sqlite"
+        self._one_writer: AbstractContextManager[object] = (
+            threading.Lock() if sqlite else nullcontext()
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._one_writer, self._sessions.begin() as session:
+            yield session
+
+    def _read(self) -> Session:
+        return self._sessions()
+
+    # Agents and their tokens.
+
+    def add_agent(self, name: str) -> str:
+        """A new agent and its token, shown this once: only its hash is kept."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with self._write() as s:
+                s.add(AgentRow(name=name, token_hash=hash_token(token)))
+        except IntegrityError as exc:
+            raise RunnerError(f"an agent named {name!r} exists; pick another name") from exc
+        return token
+
+    def agent_for(self, token: str) -> Agent:
+        with self._read() as s:
+            row = s.scalar(select(AgentRow).where(AgentRow.token_hash == hash_token(token)))
+        if row is None or row.disabled:
+            raise AuthError("unknown or revoked agent token")
+        return _agent(row)
+
+    def register(
+        self, agent: Agent, labels: Sequence[str], hostname: str, version: str, slots: int
+    ) -> Agent:
+        with self._write() as s:
+            row = s.get(AgentRow, agent.id)
+            assert row is not None
+            row.labels, row.hostname, row.version = (
+                json.dumps(sorted(set(labels))),
+                hostname,
+                version,
+            )
+            row.slots, row.last_seen = max(1, slots), _now()
+            s.flush()
+            return _agent(row)
+
+    def revoke(self, name: str) -> bool:
+        with self._write() as s:
+            done = s.execute(update(AgentRow).where(AgentRow.name == name).values(disabled=True))
+        return bool(getattr(done, "rowcount", 0))
+
+    def agents(self) -> list[tuple[Agent, Job | None]]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(AgentRow).where(AgentRow.disabled.is_(False)).order_by(AgentRow.name)
+            ).all()
+            running = s.scalars(select(JobRow).where(JobRow.status == Status.RUNNING.value)).all()
+            by_agent = {j.agent_id: j for j in running}
+            return [
+                (_agent(r), self._job(s, by_agent[r.id]) if r.id in by_agent else None)
+                for r in rows
+            ]
+
+    # Jobs.
+
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        requested_by: str | None = None,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        team_id: str | None = None,
+        parent_id: int | None = None,
+    ) -> Job:
+        with self._write() as s:
+            row = JobRow(
+                spec=spec.model_dump_json(),
+                labels=json.dumps(list(spec.labels)),
+                requested_by=requested_by,
+                channel_id=channel_id,
+                thread_ts=thread_ts,
+                team_id=team_id,
+                parent_id=parent_id,
+            )
+            s.add(row)
+            s.flush()
+            s.add(EventRow(job_id=row.id, kind="phase", phase="queued", message=spec.describe()))
+            return self._job(s, row)
+
+    def set_message(self, job_id: int, channel_id: str, message_ts: str) -> None:
+        with self._write() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(channel_id=channel_id, message_ts=message_ts)
+            )
+
+    def job(self, job_id: int) -> Job | None:
+        with self._read() as s:
+            row = s.get(JobRow, job_id)
+            return self._job(s, row) if row else None
+
+    def events(self, job_id: int) -> list[Event]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(EventRow).where(EventRow.job_id == job_id).order_by(EventRow.id)
+            )
+            return [
+                Event(
+                    kind=r.kind,
+                    phase=r.phase,
+                    stage=r.stage,
+                    message=r.message,
+                    at=_aware(r.at).timestamp(),
+                )
+                for r in rows
+            ]
+
+    def _job(self, s: Session, row: JobRow) -> Job:
+        agent = s.get(AgentRow, row.agent_id) if row.agent_id else None
+        return Job(
+            id=row.id,
+            spec=JobSpec.model_validate_json(row.spec),
+            status=Status(row.status),
+            phase=row.phase,
+            stage=row.stage,
+            agent=agent.name if agent else None,
+            cancel_requested=row.cancel_requested,
+            result=RunResult.model_validate_json(row.result) if row.result else None,
+            log_tail=tuple(json.loads(row.log_tail)),
+            requested_by=row.requested_by,
+            parent_id=row.parent_id,
+            channel_id=row.channel_id,
+            thread_ts=row.thread_ts,
+            message_ts=row.message_ts,
+            team_id=row.team_id,
+            version=row.version,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+        )
+
+    def lease(self, agent: Agent) -> Job | None:
+        """The oldest queued job this agent serves, now running on it; None if there is none
+        or the agent has no free slot. The conditional update is what stops a second agent
+        (or replica) from taking the same job."""
+        now = _now()
+        with self._read() as s:
+            busy = len(
+                s.scalars(
+                    select(JobRow.id).where(
+                        JobRow.agent_id == agent.id, JobRow.status == Status.RUNNING.value
+                    )
+                ).all()
+            )
+            if busy >= agent.slots:
+                return None
+            queued = s.execute(
+                select(JobRow.id, JobRow.labels)
+                .where(JobRow.status == Status.QUEUED.value)
+                .order_by(JobRow.id)
+                .limit(200)
+            ).all()
+        for job_id, labels in queued:
+            if not agent.serves(json.loads(labels)):
+                continue
+            with self._write() as s:
+                won = s.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id, JobRow.status == Status.QUEUED.value)
+                    .values(
+                        status=advance(Status.QUEUED, Status.RUNNING).value,
+                        agent_id=agent.id,
+                        lease_expires=now + self.lease_for,
+                        phase="preflight",
+                        updated_at=now,
+                        version=JobRow.version + 1,
+                    )
+                )
+                if getattr(won, "rowcount", 0) == 1:
+                    s.add(
+                        EventRow(
+                            job_id=job_id,
+                            kind="note",
+                            phase="queued",
+                            message=f"leased by {agent.name}",
+                        )
+                    )
+                    s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
+                    row = s.get(JobRow, job_id)
+                    assert row is not None
+                    return self._job(s, row)
+        return None
+
+    def _owned(self, s: Session, agent: Agent, job_id: int) -> JobRow:
+        row = s.get(JobRow, job_id)
+        if row is None or row.agent_id != agent.id:
+            raise CoordinatorError(f"job {job_id} is not leased to {agent.name}")
+        return row
+
+    def heartbeat(self, agent: Agent, job_id: int, log_tail: Sequence[str] = ()) -> Job:
+        """Extend the lease; the job as it stands (cancel_requested, or lost) tells the agent."""
+        now = _now()
+        with self._write() as s:
+            row = self._owned(s, agent, job_id)
+            if row.status == Status.RUNNING.value:
+                row.lease_expires = now + self.lease_for
+                if log_tail:
+                    row.log_tail = json.dumps(list(log_tail)[-40:])
+                    row.version += 1
+            s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
+            s.flush()
+            return self._job(s, row)
+
+    def add_events(self, agent: Agent, job_id: int, events: Sequence[Event]) -> None:
+        now = _now()
+        with self._write() as s:
+            row = self._owned(s, agent, job_id)
+            for e in events:
+                s.add(
+                    EventRow(
+                        job_id=job_id,
+                        kind=e.kind,
+                        phase=e.phase,
+                        stage=e.stage,
+                        message=e.message[:2000],
+                    )
+                )
+                if e.kind == "phase":
+                    row.phase, row.stage = e.phase, None if e.phase != row.phase else row.stage
+                elif e.kind == "stage":
+                    row.stage = e.stage
+            if row.status == Status.RUNNING.value:
+                row.lease_expires = now + self.lease_for
+            row.version += 1
+            row.updated_at = now
+
+    def finish(self, agent: Agent, job_id: int, result: RunResult) -> Job:
+        """Record the verdict; repeated (a retry after a lost reply) it changes nothing.
+        A job marked lost takes its verdict when its agent comes back with one."""
+        with self._write() as s:
+            row = self._owned(s, agent, job_id)
+            current = Status(row.status)
+            if current.final and current is not Status.LOST:
+                return self._job(s, row)
+            new = Status(result.status)
+            if current is Status.LOST:
+                if new not in (
+                    Status.PASSED,
+                    Status.FAILED,
+                    Status.TIMEOUT,
+                    Status.CANCELLED,
+                    Status.BLOCKED,
+                ):
+                    raise CoordinatorError(f"{new} is not a verdict")
+            else:
+                advance(current, new)
+            row.status, row.result = new.value, result.model_dump_json()
+            row.phase, row.stage = result.phase, result.stage
+            row.log_tail = json.dumps(result.log_tail[-40:])
+            row.version += 1
+            row.updated_at, row.lease_expires = _now(), None
+            s.add(
+                EventRow(job_id=job_id, kind="verdict", phase=result.phase, message=result.verdict)
+            )
+            s.flush()
+            return self._job(s, row)
+
+    def cancel(self, job_id: int, by: str | None) -> Job | None:
+        """A queued job is cancelled at once; a running one is asked to stop on its host."""
+        with self._write() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                return None
+            status = Status(row.status)
+            if status is Status.QUEUED:
+                row.status = advance(status, Status.CANCELLED).value
+                row.phase = "done"
+                row.result = RunResult(
+                    playbook=JobSpec.model_validate_json(row.spec).playbook,
+                    status="cancelled",
+                    phase="queued",
+                    verdict=f"cancelled before it started{f' by <@{by}>' if by else ''}",
+                ).model_dump_json()
+            elif status is Status.RUNNING:
+                row.cancel_requested = True
+            else:
+                return self._job(s, row)
+            s.add(
+                EventRow(
+                    job_id=job_id,
+                    kind="note",
+                    phase=row.phase,
+                    message=f"cancel requested by {by or 'someone'}",
+                )
+            )
+            row.version += 1
+            row.updated_at = _now()
+            s.flush()
+            return self._job(s, row)
+
+    def expire_leases(self) -> list[int]:
+        """Running jobs whose agent went quiet past the lease: lost. Returns their ids."""
+        now = _now()
+        with self._read() as s:
+            ids = s.scalars(
+                select(JobRow.id).where(
+                    JobRow.status == Status.RUNNING.value, JobRow.lease_expires < now
+                )
+            ).all()
+        lost = []
+        for job_id in ids:
+            with self._write() as s:
+                won = s.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id == job_id,
+                        JobRow.status == Status.RUNNING.value,
+                        JobRow.lease_expires < now,
+                    )
+                    .values(
+                        status=advance(Status.RUNNING, Status.LOST).value,
+                        version=JobRow.version + 1,
+                        updated_at=now,
+                    )
+                )
+                if getattr(won, "rowcount", 0) == 1:
+                    s.add(
+                        EventRow(
+                            job_id=job_id,
+                            kind="note",
+                            phase="lost",
+                            message="the agent stopped heartbeating",
+                        )
+                    )
+                    lost.append(job_id)
+        return lost
+
+    # Chat: which jobs changed since they were last shown.
+
+    def changed(self, limit: int = 50) -> list[Job]:
+        with self._read() as s:
+            rows = s.scalars(
+                select(JobRow)
+                .where(JobRow.version > JobRow.notified_version, JobRow.channel_id.is_not(None))
+                .order_by(JobRow.id)
+                .limit(limit)
+            ).all()
+            return [self._job(s, r) for r in rows]
+
+    def claim_notice(self, job: Job) -> bool:
+        """True for the one replica that shows this version of the job."""
+        with self._write() as s:
+            won = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.notified_version < job.version)
+                .values(notified_version=job.version)
+            )
+        return getattr(won, "rowcount", 0) == 1
+
+    def audit(
+        self,
+        *,
+        source: str,
+        command: str,
+        allowed: bool,
+        reason: str = "",
+        user_id: str | None = None,
+        channel_id: str | None = None,
+        job_id: int | None = None,
+    ) -> None:
+        with self._write() as s:
+            s.add(
+                DispatchRow(
+                    source=source,
+                    command=command[:2000],
+                    allowed=allowed,
+                    reason=reason[:500],
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    job_id=job_id,
+                )
+            )
+
+    def dispatches(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._read() as s:
+            rows = s.scalars(select(DispatchRow).order_by(DispatchRow.id.desc()).limit(limit)).all()
+            return [
+                {
+                    "at": _aware(r.at).isoformat(),
+                    "user": r.user_id,
+                    "channel": r.channel_id,
+                    "source": r.source,
+                    "command": r.command,
+                    "allowed": r.allowed,
+                    "reason": r.reason,
+                    "job": r.job_id,
+                }
+                for r in rows
+            ]
+
+
+def open_jobs(url: str, lease_s: float = 60.0) -> JobStore:
+    """Connect and bring the runner tables up to date."""
+    try:
+        engine = connect(url)
+        migrate(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise RunnerError(f"cannot open the database {safe_url(url)}: {exc}") from exc
+    return JobStore(engine, lease_s)
