@@ -26,6 +26,7 @@ class TriageAnswer:
     answer_id: int
     asked_by: str | None = None  # a Slack user id; None in the console
     notes: tuple[str, ...] = ()  # from the adapter: files skipped or cut
+    model: str | None = None  # the model the pasted log was serving, if it says
 
     def others(self) -> tuple[Match, ...]:
         """Candidates besides the answer worth naming: "maybe" entries for a no_match."""

@@ -7,6 +7,7 @@ message, 100 options a select. Anything longer is cut with a visible note, never
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -144,7 +145,8 @@ def _triage_blocks(answer: TriageAnswer, run_button: bool) -> list[Block]:
             blocks.append(section(f"*{wording.MAYBES}*\n{_candidates(answer.others())}"))
         buttons = [button(wording.PICK_ENTRY, NOT_THIS_ACTION, value)]
     if run_button:
-        buttons.append(button(wording.RUN_ON_HOST, RUN_FORM_ACTION, value))
+        run = json.dumps({"answer": answer.answer_id, "model": answer.model or ""})
+        buttons.append(button(wording.RUN_ON_HOST, RUN_FORM_ACTION, run))
     if notes:
         blocks.append(context(*notes))
     blocks.append({"type": "actions", "block_id": "feedback", "elements": buttons})

@@ -257,6 +257,10 @@ def _settings_() -> Settings:
     return _settings()
 
 
+class _Stopped(Exception):
+    """SIGTERM or Ctrl-C while the agent had no job."""
+
+
 def runner_command(
     server_url: Annotated[str, typer.Option("--server", help="The coordinator's URL.")],
     token: Annotated[
@@ -296,12 +300,21 @@ def runner_command(
         model_roots=tuple(model_root) if model_root else None,
     )
     stop = th.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     config = AgentConfig(server_url, token, tuple(label or ()), slots, heartbeat)
+    agent = RunnerAgent(config, runner, stop)
+
+    def stopping(*_: object) -> None:
+        stop.set()
+        if not agent.busy:  # idle in a long poll: leave now; busy: stop the server first
+            raise _Stopped
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
     err.print(f"agent for {server_url}, labels {', '.join(label or []) or '(none)'}")
     try:
-        RunnerAgent(config, runner, stop).run()
+        agent.run()
+    except _Stopped:
+        err.print("agent stopped")
     except AuthError as exc:
         raise _fail(
             f"{exc}: create a token with `ascend-oncall coordinator add-agent NAME`"

@@ -18,6 +18,7 @@ from bot.errors import StoreError
 from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
 from bot.store import DIGEST_CHARS, Store
 from kb import Example, InputError, KBError, Triager
+from runners.spec import model_in_log
 
 log = logging.getLogger("ascend_oncall")
 
@@ -82,7 +83,7 @@ class Oncall:
             thread_ts=thread_ts,
             asked_by=asked_by,
         )
-        return TriageAnswer(result, answer_id, asked_by, notes)
+        return TriageAnswer(result, answer_id, asked_by, notes, model_in_log(plain))
 
     def runbook(self, words: str) -> RunbookAnswer:
         entries = self.entries()

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     runner_dir: Path = Field(default_factory=lambda: default_data_dir() / "runner")
     startup_budget_s: float = Field(default=1800.0, gt=0)
     stall_s: float = Field(default=900.0, gt=0)
+    # After a smoke reply, how long the server must stay healthy (a delayed engine death).
+    settle_s: float = Field(default=5.0, ge=0)
 
     @field_validator("runbooks", "model_roots", mode="before")
     @classmethod
@@ -124,7 +126,9 @@ class Settings(BaseSettings):
 
     def runner_config(self, **overrides: Any) -> RunnerConfig:
         """This host's runner: the settings, then what the command line said."""
-        budgets = Budgets(startup_s=self.startup_budget_s, stall_s=self.stall_s)
+        budgets = Budgets(
+            startup_s=self.startup_budget_s, stall_s=self.stall_s, settle_s=self.settle_s
+        )
         config = RunnerConfig(
             vllm_cmd=tuple(shlex.split(self.vllm_cmd)),
             host=self.runner_host,

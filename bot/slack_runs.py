@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from typing import Any
@@ -30,9 +29,6 @@ from runners.store import Job, JobStore
 log = logging.getLogger("ascend_oncall.runs")
 
 GROUPS_TTL_S = 300.0
-MODEL_IN_LOG = re.compile(
-    r"vllm serve\s+([^\s'\"-][^\s'\"]*)|model='([^']+)'|\"model\":\s*\"([^\"]+)\""
-)
 NOBODY = (
     "Nobody may dispatch runner jobs yet: an admin sets ONCALL_DISPATCH_USERS, "
     "ONCALL_DISPATCH_GROUPS or ONCALL_DISPATCH_CHANNELS."
@@ -291,18 +287,13 @@ class RunListeners:
                 "thread": message.get("thread_ts") or message.get("ts"),
             }
         )
-        view = run_blocks.dispatch_form(metadata, self._model_in(body["actions"][0].get("value")))
+        try:
+            model = str(json.loads(body["actions"][0].get("value") or "{}").get("model") or "")
+        except (ValueError, AttributeError):
+            model = ""
+        view = run_blocks.dispatch_form(metadata, model)
         trigger = body["trigger_id"]
         self.jobs.soon(lambda: self.jobs.call("views_open", trigger_id=trigger, view=view))
-
-    def _model_in(self, answer_id: str | None) -> str:
-        """The model the pasted log was serving, to fill in the form."""
-        try:
-            answer = self.jobs.oncall.store.answer(int(answer_id or ""))
-        except ValueError:
-            return ""
-        found = MODEL_IN_LOG.search(answer.digest) if answer else None
-        return next((g for g in found.groups() if g), "") if found else ""
 
     def submit_form(self, ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]

@@ -146,6 +146,7 @@ class RunnerAgent:
         self.api = Coordinator(config, self.stop)
         self.on_idle = on_idle
         self.pending = runner.work_dir / "pending"
+        self.busy = False  # running a job: a stop request cancels it before the agent exits
 
     def run(self) -> None:
         """Until `stop` is set: register, then lease and run jobs one at a time."""
@@ -173,7 +174,11 @@ class RunnerAgent:
                 self.on_idle()
                 continue
             job = reply.json()
-            self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]))
+            self.busy = True
+            try:
+                self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]))
+            finally:
+                self.busy = False
         self.api.close()
 
     def _run_job(self, job_id: int, spec: JobSpec) -> None:

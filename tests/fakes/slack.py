@@ -35,6 +35,7 @@ class Call:
     args: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    response: dict[str, Any] = field(default_factory=dict)  # what the fake answered
 
 
 class FakeSlack:
@@ -46,6 +47,7 @@ class FakeSlack:
         self.not_in: set[str] = set()  # channels where chat.postMessage says not_in_channel
         self.rate_limited: dict[str, int] = {}  # method -> how many 429s to answer first
         self.socket_url: str | None = None
+        self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         self._ts = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -145,6 +147,11 @@ class FakeSlack:
                 if found
                 else {"ok": False, "error": "file_not_found"}
             )
+        if method == "usergroups.users.list":
+            group = self.groups.get(str(args.get("usergroup")))
+            if group is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": group}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
         return {"ok": False, "error": "unknown_method"}
@@ -198,8 +205,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                     {"Content-Type": "application/json"},
                 )
                 return
-            fake.record(Call(method, args, headers))
-            body = json.dumps(fake.answer(method, args)).encode()
+            answer = fake.answer(method, args)
+            fake.record(Call(method, args, headers, response=answer))
+            body = json.dumps(answer).encode()
             self._send(200, body, {"Content-Type": "application/json"})
 
         def do_GET(self) -> None:

@@ -135,11 +135,16 @@ def button(
 
 
 def picked(view: dict[str, Any], value: str, user: str = USER) -> str:
-    state = {
-        "values": {
-            "pick": {"entry": {"type": "static_select", "selected_option": {"value": value}}}
-        }
-    }
+    return submitted(
+        view,
+        {"pick": {"entry": {"type": "static_select", "selected_option": {"value": value}}}},
+        user,
+    )
+
+
+def submitted(view: dict[str, Any], values: dict[str, Any], user: str = USER) -> str:
+    """A modal's view_submission with `values` as its state (block -> action -> value)."""
+    state = {"values": values}
     return _interaction(
         {
             "type": "view_submission",

@@ -56,9 +56,7 @@ def test_slow_graph_capture_that_keeps_printing_is_never_a_stall(
     # runs out while capture still makes progress: progress wins.
     config = replace(
         runner_config,
-        budgets=replace(
-            runner_config.budgets, stall_s=1.0, stall_quiet_stage_s=1.0, startup_s=2.0
-        ),
+        budgets=replace(runner_config.budgets, stall_s=1.0, stall_quiet_stage_s=1.0, startup_s=2.0),
     )
     result = run(config, "slow-capture")
     assert result.status == "passed", (result.verdict, result.notes)
@@ -88,7 +86,9 @@ def test_hccl_bind_is_the_host_not_the_model(runner_config: RunnerConfig) -> Non
     assert result.status == "failed"
     assert result.first_error and "HcclGetRootInfo" in result.first_error.signature
     assert any("EJ0003" in line for line in result.first_error.lines)
-    assert result.next and result.next.playbook == "smoke" and "infrastructure" in result.next.reason
+    assert (
+        result.next and result.next.playbook == "smoke" and "infrastructure" in result.next.reason
+    )
 
 
 def test_false_ready_is_a_failure_even_though_the_server_exits_0(
@@ -120,7 +120,9 @@ def test_vl_dynamo_failure_on_the_image_smoke_passes_with_torchdynamo_disabled(
     assert smoke.status == "failed" and smoke.phase == "image smoke"
     assert smoke.smoke["text"] and smoke.smoke["text"]["ok"], "text passed first"
     assert smoke.next and smoke.next.fallback == "torchdynamo-disable"
-    fixed = run(runner_config, "vl-dynamo", playbook="fallback", vl=True, fallback="torchdynamo-disable")
+    fixed = run(
+        runner_config, "vl-dynamo", playbook="fallback", vl=True, fallback="torchdynamo-disable"
+    )
     assert fixed.status == "passed", fixed.notes
     assert fixed.env_overrides == {"TORCHDYNAMO_DISABLE": "1"}
     assert fixed.smoke["image"] and fixed.smoke["image"]["ok"]
@@ -177,7 +179,9 @@ def test_a_server_that_ignores_sigint_is_stopped_with_sigterm(
 ) -> None:
     monkeypatch.setenv("FAKE_VLLM_IGNORE_SIGINT", "1")
     events: list[Event] = []
-    result = run_playbook(JobSpec(playbook="smoke", model="fake/healthy"), runner_config, events.append)
+    result = run_playbook(
+        JobSpec(playbook="smoke", model="fake/healthy"), runner_config, events.append
+    )
     assert result.status == "passed" and result.cleanup == "clean"
     assert any("SIGTERM" in e.message for e in events if e.phase == "cleanup")
 
@@ -204,8 +208,12 @@ def test_preflight_stops_servers_a_crashed_run_left_behind(runner_config: Runner
 
 
 def test_someone_elses_process_group_is_never_touched(runner_config: RunnerConfig) -> None:
-    other = launch([*FAKE_CMD, "serve", "fake/hang", "--port", str(free_port())], dict(os.environ),
-                   runner_config.logs / "other.log", records=None)
+    other = launch(
+        [*FAKE_CMD, "serve", "fake/hang", "--port", str(free_port())],
+        dict(os.environ),
+        runner_config.logs / "other.log",
+        records=None,
+    )
     try:
         # A forged record naming that group, with a marker the group does not carry.
         runner_config.records.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,9 @@ def test_a_slash_command_becomes_a_canonical_spec() -> None:
 
 
 def test_fallbacks_name_their_change_and_replace_the_flag_they_set() -> None:
-    spec = parse_command("fallback", "max-model-len=4096 org/m --max-model-len 32768 --enforce-eager")
+    spec = parse_command(
+        "fallback", "max-model-len=4096 org/m --max-model-len 32768 --enforce-eager"
+    )
     args, env, fallback = launch_plan(spec)
     assert fallback is not None and fallback.name == "max-model-len"
     assert args == ("--enforce-eager", "--max-model-len", "4096")

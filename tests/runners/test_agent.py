@@ -1,0 +1,167 @@
+"""The coordinator and a real agent process, over HTTP on loopback, with the fake `vllm`:
+a job runs end to end; a killed agent's job is lost and leaves no server; a coordinator
+restarted mid-job still gets the result; a wrong token is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runners import JobSpec, Status
+from runners.server import group_members
+from runners.store import Job, JobStore, open_jobs
+from tests.runners.conftest import FAKE_CMD
+from tests.runners.test_playbooks import free_port
+
+CLI = [str(Path(sys.executable).with_name("ascend-oncall"))]
+
+
+def wait_for(what: Callable[[], object], timeout: float, why: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := what():
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s: {why}")
+
+
+class Host:
+    """A coordinator process and agent processes sharing one SQLite database."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.url = f"sqlite:///{tmp / 'oncall.db'}"
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "ONCALL_DATABASE_URL": self.url,
+            "ONCALL_LEASE_S": "5",
+            "ONCALL_SETTLE_S": "0.3",
+            "ONCALL_RUNNER_DIR": str(tmp / "runner"),
+            "ONCALL_VLLM_CMD": " ".join(FAKE_CMD),
+            "ONCALL_RUNNER_PORT": "0",
+            "FAKE_VLLM_TIME_SCALE": "0.1",
+        }
+        self.store: JobStore = open_jobs(self.url, lease_s=5)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, log: str) -> subprocess.Popen[bytes]:
+        with (self.tmp / log).open("ab") as out:
+            proc = subprocess.Popen(
+                [*CLI, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.procs.append(proc)
+        return proc
+
+    def coordinator(self) -> subprocess.Popen[bytes]:
+        proc = self.start("coordinator", "--port", str(self.port), log="coordinator.log")
+        wait_for(self._up, 30, "coordinator answers /healthz")
+        return proc
+
+    def _up(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def agent(self, token: str, *labels: str) -> subprocess.Popen[bytes]:
+        args = ["runner", "--server", f"http://127.0.0.1:{self.port}", "--token", token]
+        args += [a for label in labels for a in ("--label", label)] + ["--heartbeat", "0.5"]
+        return self.start(*args, log="agent.log")
+
+    def finished(self, job_id: int, timeout: float = 40) -> Job:
+        def final() -> Job | None:
+            job = self.store.job(job_id)
+            return job if job and job.status.final else None
+
+        return wait_for(final, timeout, f"job {job_id} finishes; {self.logs()}")  # type: ignore[return-value]
+
+    def logs(self) -> str:
+        return " | ".join(p.read_text()[-1500:] for p in self.tmp.glob("*.log"))
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.store.engine.dispose()
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    h = Host(tmp_path)
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def server_groups(host: Host) -> list[int]:
+    records = host.tmp / "runner" / "servers"
+    return [json.loads(r.read_text())["pgid"] for r in records.glob("*.json")]
+
+
+def test_a_job_runs_on_the_agent_its_labels_name(host: Host) -> None:
+    host.coordinator()
+    host.agent(host.store.add_agent("npu-a2"), "a2")
+    other = host.store.submit(JobSpec(playbook="smoke", model="fake/healthy", labels=("a3",)))
+    job = host.store.submit(JobSpec(playbook="smoke", model="fake/false-ready-fia", labels=("a2",)))
+    done = host.finished(job.id)
+    assert done.status is Status.FAILED and done.agent == "npu-a2"
+    assert done.result and done.result.phase == "text smoke" and done.result.next
+    assert done.result.first_error and "561002" in done.result.first_error.signature
+    phases = [e.phase for e in host.store.events(job.id) if e.kind == "phase"]
+    assert phases[:4] == ["queued", "preflight", "starting", "ready"]
+    assert any(e.kind == "stage" for e in host.store.events(job.id))
+    assert host.store.job(other.id).status is Status.QUEUED  # type: ignore[union-attr]
+    ((agent, current),) = host.store.agents()
+    assert agent.labels == ("a2",) and agent.last_seen is not None and current is None
+
+
+def test_a_wrong_token_is_refused_and_the_agent_says_how_to_get_one(host: Host) -> None:
+    host.coordinator()
+    proc = host.agent("oncall_not-a-token")
+    assert proc.wait(30) == 1
+    assert "coordinator add-agent" in (host.tmp / "agent.log").read_text()
+
+
+def test_an_agent_killed_mid_job_loses_the_job_and_leaves_no_server(host: Host) -> None:
+    host.coordinator()
+    agent = host.agent(host.store.add_agent("npu"))
+    job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
+    wait_for(lambda: (j := host.store.job(job.id)) and j.stage == "capturing graphs", 30, "capture")
+    groups = server_groups(host)
+    assert groups and all(group_members(g) for g in groups)
+    agent.send_signal(signal.SIGKILL)
+    agent.wait(5)
+    lost = host.finished(job.id, timeout=20)
+    assert lost.status is Status.LOST
+    wait_for(lambda: not any(group_members(g) for g in groups), 15, "the server died with it")
+
+
+def test_a_coordinator_restart_mid_job_loses_nothing(host: Host) -> None:
+    coordinator = host.coordinator()
+    host.agent(host.store.add_agent("npu"))
+    job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
+    wait_for(lambda: (j := host.store.job(job.id)) and j.stage == "capturing graphs", 30, "capture")
+    coordinator.send_signal(signal.SIGTERM)
+    coordinator.wait(15)
+    time.sleep(1.0)  # the agent's calls fail meanwhile; the run goes on
+    host.coordinator()
+    done = host.finished(job.id, timeout=40)
+    assert done.status is Status.PASSED, host.logs()
+    assert done.result and done.result.smoke["text"]
