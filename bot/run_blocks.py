@@ -21,7 +21,8 @@ from bot.blocks import (
     section,
 )
 from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, RunResult, Status, redact
-from runners.store import Agent, Job
+from runners.agents import Agent
+from runners.store import Job
 
 RUN_ACTION = "run_next"  # value: {"job": id, "next": "eager" | "fallback:NAME[=N]" | "smoke"}
 CANCEL_ACTION = "run_cancel"  # value: job id

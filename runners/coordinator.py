@@ -17,9 +17,10 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from runners.agents import Agent
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
 from runners.result import Event, RunResult
-from runners.store import Agent, Job, JobStore
+from runners.store import Job, JobStore
 
 log = logging.getLogger("ascend_oncall.coordinator")
 
@@ -94,6 +95,7 @@ def router(store: JobStore) -> APIRouter:
     async def lease(body: LeaseRequest, me: Authed) -> dict[str, Any] | Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + body.wait_s
+        await to_thread.run_sync(store.seen, me)
         while True:
             job = await to_thread.run_sync(store.lease, me)
             if job is not None:

@@ -7,144 +7,23 @@ its own version table beside the bot's.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    select,
-    update,
-)
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from runners.agents import Agent, AgentRegistry, agent_record, aware
 from runners.database import connect, safe_url
-from runners.errors import AuthError, CoordinatorError, RunnerError
+from runners.errors import CoordinatorError, RunnerError
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 from runners.states import Status, advance
-
-VERSION_TABLE = "runner_alembic_version"
-MIGRATIONS = Path(__file__).parent / "migrations"
-TOKEN_PREFIX = "oncall_"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class AgentRow(Base):
-    __tablename__ = "runner_agents"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    labels: Mapped[str] = mapped_column(Text, default="[]")
-    hostname: Mapped[str | None] = mapped_column(String(255))
-    version: Mapped[str | None] = mapped_column(String(64))
-    slots: Mapped[int] = mapped_column(Integer, default=1)
-    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class JobRow(Base):
-    __tablename__ = "runner_jobs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    spec: Mapped[str] = mapped_column(Text)
-    labels: Mapped[str] = mapped_column(Text, default="[]")
-    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value, index=True)
-    phase: Mapped[str] = mapped_column(String(32), default="queued")
-    stage: Mapped[str | None] = mapped_column(String(64))
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("runner_agents.id"))
-    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    result: Mapped[str | None] = mapped_column(Text)
-    log_tail: Mapped[str] = mapped_column(Text, default="[]")
-    requested_by: Mapped[str | None] = mapped_column(String(64))
-    parent_id: Mapped[int | None] = mapped_column(Integer)
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
-    thread_ts: Mapped[str | None] = mapped_column(String(32))
-    message_ts: Mapped[str | None] = mapped_column(String(32))
-    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
-    notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
-
-
-class EventRow(Base):
-    __tablename__ = "runner_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(
-        ForeignKey("runner_jobs.id", ondelete="CASCADE"), index=True
-    )
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    kind: Mapped[str] = mapped_column(String(16))
-    phase: Mapped[str] = mapped_column(String(32))
-    stage: Mapped[str | None] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(Text, default="")
-
-
-class DispatchRow(Base):
-    __tablename__ = "runner_dispatches"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    user_id: Mapped[str | None] = mapped_column(String(64))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))
-    command: Mapped[str] = mapped_column(Text)
-    allowed: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    job_id: Mapped[int | None] = mapped_column(Integer)
-
-
-@dataclass(frozen=True)
-class Agent:
-    id: int
-    name: str
-    labels: tuple[str, ...]
-    hostname: str | None
-    version: str | None
-    slots: int
-    last_seen: datetime | None
-    disabled: bool
-
-    def serves(self, wanted: Sequence[str]) -> bool:
-        """A job's labels are all among this agent's labels, name and host name."""
-        own = {*self.labels, self.name, *([self.hostname] if self.hostname else [])}
-        return set(wanted) <= own
+from runners.tables import AgentRow, EventRow, JobRow, migrate
+from runners.tables import now as _now
 
 
 @dataclass(frozen=True)
@@ -169,84 +48,8 @@ class Job:
     updated_at: datetime
 
 
-def _agent(row: AgentRow) -> Agent:
-    return Agent(
-        row.id,
-        row.name,
-        tuple(json.loads(row.labels)),
-        row.hostname,
-        row.version,
-        row.slots,
-        _aware(row.last_seen) if row.last_seen else None,
-        row.disabled,
-    )
-
-
-def migrate(engine: Engine) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_table", VERSION_TABLE)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-
-
-class JobStore:
-    def __init__(self, engine: Engine, lease_s: float = 60.0) -> None:
-        self.engine = engine
-        self.lease_for = timedelta(seconds=lease_s)
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        sqlite = engine.dialect.name == "sqlite"
-        self._one_writer: AbstractContextManager[object] = (
-            threading.Lock() if sqlite else nullcontext()
-        )
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self._one_writer, self._sessions.begin() as session:
-            yield session
-
-    def _read(self) -> Session:
-        return self._sessions()
-
-    # Agents and their tokens.
-
-    def add_agent(self, name: str) -> str:
-        """A new agent and its token, shown this once: only its hash is kept."""
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        try:
-            with self._write() as s:
-                s.add(AgentRow(name=name, token_hash=hash_token(token)))
-        except IntegrityError as exc:
-            raise RunnerError(f"an agent named {name!r} exists; pick another name") from exc
-        return token
-
-    def agent_for(self, token: str) -> Agent:
-        with self._read() as s:
-            row = s.scalar(select(AgentRow).where(AgentRow.token_hash == hash_token(token)))
-        if row is None or row.disabled:
-            raise AuthError("unknown or revoked agent token")
-        return _agent(row)
-
-    def register(
-        self, agent: Agent, labels: Sequence[str], hostname: str, version: str, slots: int
-    ) -> Agent:
-        with self._write() as s:
-            row = s.get(AgentRow, agent.id)
-            assert row is not None
-            row.labels, row.hostname, row.version = (
-                json.dumps(sorted(set(labels))),
-                hostname,
-                version,
-            )
-            row.slots, row.last_seen = max(1, slots), _now()
-            s.flush()
-            return _agent(row)
-
-    def revoke(self, name: str) -> bool:
-        with self._write() as s:
-            done = s.execute(update(AgentRow).where(AgentRow.name == name).values(disabled=True))
-        return bool(getattr(done, "rowcount", 0))
+class JobStore(AgentRegistry):
+    """Jobs: queued, leased, heartbeaten, finished, cancelled, lost; shown in chat once."""
 
     def agents(self) -> list[tuple[Agent, Job | None]]:
         with self._read() as s:
@@ -256,7 +59,7 @@ class JobStore:
             running = s.scalars(select(JobRow).where(JobRow.status == Status.RUNNING.value)).all()
             by_agent = {j.agent_id: j for j in running}
             return [
-                (_agent(r), self._job(s, by_agent[r.id]) if r.id in by_agent else None)
+                (agent_record(r), self._job(s, by_agent[r.id]) if r.id in by_agent else None)
                 for r in rows
             ]
 
@@ -311,7 +114,7 @@ class JobStore:
                     phase=r.phase,
                     stage=r.stage,
                     message=r.message,
-                    at=_aware(r.at).timestamp(),
+                    at=aware(r.at).timestamp(),
                 )
                 for r in rows
             ]
@@ -335,8 +138,8 @@ class JobStore:
             message_ts=row.message_ts,
             team_id=row.team_id,
             version=row.version,
-            created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at),
+            created_at=aware(row.created_at),
+            updated_at=aware(row.updated_at),
         )
 
     def lease(self, agent: Agent) -> Job | None:
@@ -556,47 +359,6 @@ class JobStore:
                 .values(notified_version=job.version)
             )
         return getattr(won, "rowcount", 0) == 1
-
-    def audit(
-        self,
-        *,
-        source: str,
-        command: str,
-        allowed: bool,
-        reason: str = "",
-        user_id: str | None = None,
-        channel_id: str | None = None,
-        job_id: int | None = None,
-    ) -> None:
-        with self._write() as s:
-            s.add(
-                DispatchRow(
-                    source=source,
-                    command=command[:2000],
-                    allowed=allowed,
-                    reason=reason[:500],
-                    user_id=user_id,
-                    channel_id=channel_id,
-                    job_id=job_id,
-                )
-            )
-
-    def dispatches(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._read() as s:
-            rows = s.scalars(select(DispatchRow).order_by(DispatchRow.id.desc()).limit(limit)).all()
-            return [
-                {
-                    "at": _aware(r.at).isoformat(),
-                    "user": r.user_id,
-                    "channel": r.channel_id,
-                    "source": r.source,
-                    "command": r.command,
-                    "allowed": r.allowed,
-                    "reason": r.reason,
-                    "job": r.job_id,
-                }
-                for r in rows
-            ]
 
 
 def open_jobs(url: str, lease_s: float = 60.0) -> JobStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from runners.store import VERSION_TABLE, Base
+from runners.tables import VERSION_TABLE, Base
 
 connection = context.config.attributes["connection"]
 context.configure(

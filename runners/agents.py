@@ -1,0 +1,168 @@
+"""Agents and their tokens, and the audit of dispatches: the part of the runners' database
+people administer. A token is shown once; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from runners.errors import AuthError, RunnerError
+from runners.tables import AgentRow, DispatchRow, now
+
+TOKEN_PREFIX = "oncall_"
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    labels: tuple[str, ...]
+    hostname: str | None
+    version: str | None
+    slots: int
+    last_seen: datetime | None
+    disabled: bool
+
+    def serves(self, wanted: Sequence[str]) -> bool:
+        """A job's labels are all among this agent's labels, name and host name."""
+        own = {*self.labels, self.name, *([self.hostname] if self.hostname else [])}
+        return set(wanted) <= own
+
+
+def agent_record(row: AgentRow) -> Agent:
+    return Agent(
+        row.id,
+        row.name,
+        tuple(json.loads(row.labels)),
+        row.hostname,
+        row.version,
+        row.slots,
+        aware(row.last_seen) if row.last_seen else None,
+        row.disabled,
+    )
+
+
+class AgentRegistry:
+    """Sessions over the shared engine, with agents and the dispatch audit."""
+
+    def __init__(self, engine: Engine, lease_s: float = 60.0) -> None:
+        self.engine = engine
+        self.lease_for = timedelta(seconds=lease_s)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        sqlite = engine.dialect.name == "sqlite"
+        self._one_writer: AbstractContextManager[object] = (
+            threading.Lock() if sqlite else nullcontext()
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._one_writer, self._sessions.begin() as session:
+            yield session
+
+    def _read(self) -> Session:
+        return self._sessions()
+
+    # Agents and their tokens.
+
+    def add_agent(self, name: str) -> str:
+        """A new agent and its token, shown this once: only its hash is kept."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with self._write() as s:
+                s.add(AgentRow(name=name, token_hash=hash_token(token)))
+        except IntegrityError as exc:
+            raise RunnerError(f"an agent named {name!r} exists; pick another name") from exc
+        return token
+
+    def agent_for(self, token: str) -> Agent:
+        with self._read() as s:
+            row = s.scalar(select(AgentRow).where(AgentRow.token_hash == hash_token(token)))
+        if row is None or row.disabled:
+            raise AuthError("unknown or revoked agent token")
+        return agent_record(row)
+
+    def register(
+        self, agent: Agent, labels: Sequence[str], hostname: str, version: str, slots: int
+    ) -> Agent:
+        with self._write() as s:
+            row = s.get(AgentRow, agent.id)
+            assert row is not None
+            row.labels, row.hostname, row.version = (
+                json.dumps(sorted(set(labels))),
+                hostname,
+                version,
+            )
+            row.slots, row.last_seen = max(1, slots), now()
+            s.flush()
+            return agent_record(row)
+
+    def seen(self, agent: Agent) -> None:
+        """The agent is alive (it asked for work): /runners shows it online."""
+        with self._write() as s:
+            s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now()))
+
+    def revoke(self, name: str) -> bool:
+        with self._write() as s:
+            done = s.execute(update(AgentRow).where(AgentRow.name == name).values(disabled=True))
+        return bool(getattr(done, "rowcount", 0))
+
+    def audit(
+        self,
+        *,
+        source: str,
+        command: str,
+        allowed: bool,
+        reason: str = "",
+        user_id: str | None = None,
+        channel_id: str | None = None,
+        job_id: int | None = None,
+    ) -> None:
+        with self._write() as s:
+            s.add(
+                DispatchRow(
+                    source=source,
+                    command=command[:2000],
+                    allowed=allowed,
+                    reason=reason[:500],
+                    user_id=user_id,
+                    channel_id=channel_id,
+                    job_id=job_id,
+                )
+            )
+
+    def dispatches(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._read() as s:
+            rows = s.scalars(select(DispatchRow).order_by(DispatchRow.id.desc()).limit(limit)).all()
+            return [
+                {
+                    "at": aware(r.at).isoformat(),
+                    "user": r.user_id,
+                    "channel": r.channel_id,
+                    "source": r.source,
+                    "command": r.command,
+                    "allowed": r.allowed,
+                    "reason": r.reason,
+                    "job": r.job_id,
+                }
+                for r in rows
+            ]
