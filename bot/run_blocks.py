@@ -184,7 +184,8 @@ def _environment(env: dict[str, Any]) -> str:
     parts = []
     for name, info in (env.get("packages") or {}).items():
         if info.get("version"):
-            parts.append(f"{name} {info['version']}")
+            where = f" (`{escape(str(info['path']))}`)" if info.get("path") else ""
+            parts.append(f"{name} {info['version']}{where}")
     if env.get("vllm_cmd_version"):
         parts.append(f"server `{escape(str(env['vllm_cmd_version']))}`")
     if env.get("host"):

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +146,15 @@ class RunnerAgent:
         self.api = Coordinator(config, self.stop)
         self.on_idle = on_idle
         self.pending = runner.work_dir / "pending"
-        self.busy = False  # running a job: a stop request cancels it before the agent exits
+        self._running = 0  # jobs now: a stop request cancels them before the agent exits
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self._running > 0
 
     def run(self) -> None:
-        """Until `stop` is set: register, then lease and run jobs one at a time."""
+        """Until `stop` is set: register, then lease and run jobs, `slots` at a time."""
         for note in server.clean_leftovers(self.runner.records):
             log.warning("%s", note)
         self._deliver_pending()
@@ -166,6 +171,22 @@ class RunnerAgent:
             return
         info = reply.json()
         log.info("registered as %s with labels %s", info["agent"], info["labels"])
+        others = [
+            threading.Thread(target=self._work, args=(slot,), name=f"slot-{slot}", daemon=True)
+            for slot in range(1, self.config.slots)
+        ]
+        for thread in others:
+            thread.start()
+        self._work(0)
+        for thread in others:
+            thread.join()
+        self.api.close()
+
+    def _work(self, slot: int) -> None:
+        # Servers side by side on one host need ports of their own.
+        runner = self.runner
+        if slot and runner.port:
+            runner = replace(runner, port=runner.port + slot)
         while not self.stop.is_set():
             reply = self.api.call("/lease", {"wait_s": self.config.lease_wait_s})
             if reply is None:
@@ -174,16 +195,17 @@ class RunnerAgent:
                 self.on_idle()
                 continue
             job = reply.json()
-            self.busy = True
+            with self._lock:
+                self._running += 1
             try:
-                self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]))
+                self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]), runner)
             finally:
-                self.busy = False
-        self.api.close()
+                with self._lock:
+                    self._running -= 1
 
-    def _run_job(self, job_id: int, spec: JobSpec) -> None:
+    def _run_job(self, job_id: int, spec: JobSpec, runner: RunnerConfig) -> None:
         log.info("job %s: %s", job_id, spec.describe())
-        job = _JobRun(self.api, job_id, spec, self.runner)
+        job = _JobRun(self.api, job_id, spec, runner)
         thread = threading.Thread(target=job.play, name=f"job-{job_id}", daemon=True)
         thread.start()
         next_beat = 0.0

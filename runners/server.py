@@ -57,6 +57,22 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def _started(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot: with the pid, names it uniquely."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[19])
+
+
+def _owner_alive(data: dict[str, object]) -> bool:
+    """The agent (or `run`) that launched a recorded server is still running: the server
+    is its business, not a leftover."""
+    owner, started = data.get("owner"), data.get("owner_started")
+    return isinstance(owner, int) and owner > 0 and _started(owner) == started
+
+
 def _has_marker(pid: int, run_id: str) -> bool:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -166,7 +182,14 @@ def launch(
         record = records / f"{run_id}.json"
         record.write_text(
             json.dumps(
-                {"pgid": popen.pid, "run_id": run_id, "argv": list(argv), "log": str(log_path)}
+                {
+                    "pgid": popen.pid,
+                    "run_id": run_id,
+                    "argv": list(argv),
+                    "log": str(log_path),
+                    "owner": os.getpid(),
+                    "owner_started": _started(os.getpid()),
+                }
             )
         )
     return Server(popen, run_id, log_path, record)
@@ -186,6 +209,8 @@ def clean_leftovers(records: Path, grace_s: float = 10.0) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             record.unlink(missing_ok=True)
             continue
+        if _owner_alive(data):
+            continue
         ours = [pid for pid in group_members(pgid) if _has_marker(pid, run_id)]
         if ours:
             for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -204,11 +229,13 @@ def clean_leftovers(records: Path, grace_s: float = 10.0) -> list[str]:
 
 
 def own_leftovers(records: Path) -> list[int]:
-    """Processes of servers this host's agent launched that are still alive."""
+    """Processes of servers a runner that is gone launched here and that still live."""
     alive = []
     for record in records.glob("*.json") if records.is_dir() else []:
         with contextlib.suppress(OSError, ValueError, KeyError):
             data = json.loads(record.read_text())
             pgid, run_id = int(data["pgid"]), str(data["run_id"])
+            if _owner_alive(data):
+                continue
             alive += [p for p in group_members(pgid) if _has_marker(p, run_id)]
     return alive

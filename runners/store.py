@@ -344,7 +344,10 @@ class JobStore(AgentRegistry):
         with self._read() as s:
             rows = s.scalars(
                 select(JobRow)
-                .where(JobRow.version > JobRow.notified_version, JobRow.channel_id.is_not(None))
+                .where(
+                    JobRow.version > JobRow.notified_version,
+                    JobRow.message_ts.is_not(None),  # jobs with no chat message never show
+                )
                 .order_by(JobRow.id)
                 .limit(limit)
             ).all()

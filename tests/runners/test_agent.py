@@ -19,6 +19,7 @@ import pytest
 from runners import JobSpec, Status
 from runners.server import group_members
 from runners.store import Job, JobStore, open_jobs
+from tests.databases import database
 from tests.runners.conftest import FAKE_CMD
 from tests.runners.test_playbooks import free_port
 
@@ -37,9 +38,9 @@ def wait_for(what: Callable[[], object], timeout: float, why: str) -> object:
 class Host:
     """A coordinator process and agent processes sharing one SQLite database."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, url: str | None = None) -> None:
         self.tmp = tmp
-        self.url = f"sqlite:///{tmp / 'oncall.db'}"
+        self.url = url or f"sqlite:///{tmp / 'oncall.db'}"
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -62,21 +63,25 @@ class Host:
         self.procs.append(proc)
         return proc
 
-    def coordinator(self) -> subprocess.Popen[bytes]:
-        proc = self.start("coordinator", "--port", str(self.port), log="coordinator.log")
-        wait_for(self._up, 30, "coordinator answers /healthz")
+    def coordinator(self, port: int | None = None) -> subprocess.Popen[bytes]:
+        port = port or self.port
+        proc = self.start("coordinator", "--port", str(port), log=f"coordinator-{port}.log")
+        wait_for(lambda: self._up(port), 30, "coordinator answers /healthz")
         return proc
 
-    def _up(self) -> bool:
+    def _up(self, port: int) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    def agent(self, token: str, *labels: str) -> subprocess.Popen[bytes]:
-        args = ["runner", "--server", f"http://127.0.0.1:{self.port}", "--token", token]
+    def agent(
+        self, token: str, *labels: str, port: int | None = None, slots: int = 1
+    ) -> subprocess.Popen[bytes]:
+        server = f"http://127.0.0.1:{port or self.port}"
+        args = ["runner", "--server", server, "--token", token, "--slots", str(slots)]
         args += [a for label in labels for a in ("--label", label)] + ["--heartbeat", "0.5"]
-        return self.start(*args, log="agent.log")
+        return self.start(*args, log=f"agent-{token[-6:]}.log")
 
     def finished(self, job_id: int, timeout: float = 40) -> Job:
         def final() -> Job | None:
@@ -136,7 +141,7 @@ def test_a_wrong_token_is_refused_and_the_agent_says_how_to_get_one(host: Host) 
     host.coordinator()
     proc = host.agent("oncall_not-a-token")
     assert proc.wait(30) == 1
-    assert "coordinator add-agent" in (host.tmp / "agent.log").read_text()
+    assert "coordinator add-agent" in host.logs()
 
 
 def test_an_agent_killed_mid_job_loses_the_job_and_leaves_no_server(host: Host) -> None:
@@ -165,3 +170,44 @@ def test_a_coordinator_restart_mid_job_loses_nothing(host: Host) -> None:
     done = host.finished(job.id, timeout=40)
     assert done.status is Status.PASSED, host.logs()
     assert done.result and done.result.smoke["text"]
+
+
+def test_an_agent_with_two_slots_runs_two_jobs_at_once(host: Host) -> None:
+    host.coordinator()
+    host.agent(host.store.add_agent("big-host"), slots=2)
+    jobs = [
+        host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture")) for _ in range(2)
+    ]
+    wait_for(
+        lambda: all((j := host.store.job(x.id)) and j.status is Status.RUNNING for x in jobs),
+        30,
+        "both jobs run together",
+    )
+    for job in jobs:
+        assert host.finished(job.id, timeout=60).status is Status.PASSED
+
+
+def test_two_coordinator_replicas_on_postgresql_share_the_agents_work(tmp_path: Path) -> None:
+    with database("postgresql", tmp_path) as url:
+        host = Host(tmp_path, url)
+        try:
+            ports = [host.port, free_port()]
+            for port in ports:
+                host.coordinator(port)
+            for i, port in enumerate(ports):
+                host.agent(host.store.add_agent(f"npu-{i}"), port=port)
+            jobs = [
+                host.store.submit(JobSpec(playbook="smoke", model=f"fake/healthy-{i}"))
+                for i in range(6)
+            ]
+            done = [host.finished(job.id, timeout=90) for job in jobs]
+            assert [j.status for j in done] == [Status.PASSED] * 6, [
+                (j.result.verdict if j.result else None, j.result.notes if j.result else None)
+                for j in done
+            ]
+            for job in jobs:
+                leases = [e for e in host.store.events(job.id) if e.message.startswith("leased by")]
+                assert len(leases) == 1
+            assert {job.agent for job in done} == {"npu-0", "npu-1"}
+        finally:
+            host.close()

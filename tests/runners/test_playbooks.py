@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -200,6 +201,10 @@ def test_preflight_stops_servers_a_crashed_run_left_behind(runner_config: Runner
         time.sleep(0.05)
     left.popen.kill()  # the leader dies; the EngineCore child lives on, as vLLM's does
     left.popen.wait()
+    # ...and the runner that launched it is gone too (it crashed): its record says who.
+    assert left.record is not None
+    record = json.loads(left.record.read_text())
+    left.record.write_text(json.dumps({**record, "owner": find_dead_pid()}))
     assert group_members(left.pgid), "a leftover holds the host"
     result = run(runner_config, "healthy")
     assert result.status == "passed"
@@ -225,6 +230,12 @@ def test_someone_elses_process_group_is_never_touched(runner_config: RunnerConfi
         assert other.exited() is None and group_members(other.pgid)
     finally:
         other.stop(grace_s=2)
+
+
+def find_dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def free_port() -> int:
