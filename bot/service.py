@@ -14,7 +14,7 @@ from bot.settings import Settings
 from bot.slack_app import build_app, connect_jobs
 from bot.slack_http import listen, server, web_app
 from bot.slack_jobs import SlackJobs
-from bot.slack_runs import Reporter
+from bot.slack_runs import Dispatcher, Reporter
 from bot.slack_socket import connect
 from bot.store import open_store
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
@@ -79,7 +79,8 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     app_token = settings.slack_app_token
     jobs = connect_jobs(settings, oncall)
     runs = open_jobs(settings.database_url, settings.lease_s) if settings.coordinator else None
-    app = build_app(settings, oncall, jobs=jobs, runs=runs)
+    dispatcher = Dispatcher(settings, runs, jobs) if runs else None
+    app = build_app(settings, oncall, jobs=jobs, dispatcher=dispatcher)
     mode = "socket" if app_token else "http"
     handler = None
 
@@ -98,10 +99,10 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     api = web_app(None if handler else app, health)
     stop = threading.Event()
     threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
-    if runs is not None:  # the agents' API on the same port, and their jobs shown in Slack
+    if runs is not None and dispatcher is not None:  # the agents' API, their jobs in Slack
         api.include_router(router(runs))
         threading.Thread(target=reap_leases, args=(runs, stop), daemon=True).start()
-        threading.Thread(target=Reporter(runs, jobs).run, args=(stop,), daemon=True).start()
+        threading.Thread(target=Reporter(dispatcher).run, args=(stop,), daemon=True).start()
     where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
     log.info("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)
     try:

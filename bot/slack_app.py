@@ -25,7 +25,6 @@ from bot.metrics import REQUESTS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
 from bot.slack_runs import Dispatcher, add_run_listeners
-from runners.store import JobStore
 
 log = logging.getLogger("ascend_oncall.slack")
 
@@ -201,7 +200,7 @@ def build_app(
     oncall: Oncall,
     client: WebClient | None = None,
     jobs: SlackJobs | None = None,
-    runs: JobStore | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> App:
     """The bolt App with every listener; it starts nothing (see slack_http, slack_socket)."""
     jobs = jobs or connect_jobs(settings, oncall, client)
@@ -227,6 +226,6 @@ def build_app(
     app.action(blocks.HELPFUL_ACTION)(on.helpful)
     app.action(blocks.NOT_THIS_ACTION)(on.not_this)
     app.view(blocks.PICKER_CALLBACK)(on.pick)
-    if runs is not None:
-        add_run_listeners(app, settings, Dispatcher(settings, runs, jobs))
+    if dispatcher is not None:
+        add_run_listeners(app, settings, dispatcher)
     return app

@@ -82,6 +82,7 @@ class Dispatcher:
         team_id: str | None,
         source: str,
         parent_id: int | None = None,
+        request_key: str | None = None,
     ) -> tuple[Job | None, str]:
         """(the queued job, "") or (None, why not). The status message is posted soon after."""
         command = (
@@ -111,12 +112,15 @@ class Dispatcher:
             return None, why
         job = self.store.submit(
             spec,
+            request_key=request_key,
             requested_by=user,
             channel_id=channel,
             thread_ts=thread_ts,
             team_id=team_id,
             parent_id=parent_id,
         )
+        if job.repeat:  # a second click on the same button
+            return None, f"Job {job.id} was already dispatched from this button."
         self.store.audit(
             source=source,
             command=command,
@@ -125,11 +129,12 @@ class Dispatcher:
             channel_id=channel,
             job_id=job.id,
         )
-        if channel:
-            self.jobs.soon(lambda: self._post_status(job))
+        if channel and self.store.claim_post(job.id):
+            self.jobs.soon(lambda: self.post_status(job))
         return job, ""
 
-    def _post_status(self, job: Job) -> None:
+    def post_status(self, job: Job) -> None:
+        """The job's status message, once; the reporter keeps it current from then on."""
         assert job.channel_id is not None
         try:
             sent = self.jobs.client.chat_postMessage(
@@ -149,8 +154,10 @@ class Reporter:
     """Shows every change of a job in chat: the status message in place, the verdict once
     in its thread. A database poll, so it works whichever replica the agent talks to."""
 
-    def __init__(self, store: JobStore, jobs: SlackJobs, every_s: float = 0.3) -> None:
-        self.store, self.jobs, self.every_s = store, jobs, every_s
+    def __init__(self, dispatcher: Dispatcher, every_s: float = 0.3) -> None:
+        self.dispatcher, self.every_s = dispatcher, every_s
+        self.post_after_s = 15.0  # a status message not posted by then: the poster died
+        self.store, self.jobs = dispatcher.store, dispatcher.jobs
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.every_s):
@@ -160,6 +167,9 @@ class Reporter:
                 log.exception("reporting job changes failed")
 
     def once(self) -> int:
+        for job in self.store.unposted(self.post_after_s):  # dispatched, then the bot stopped before posting
+            if self.store.claim_post(job.id):
+                self.dispatcher.post_status(job)
         shown = 0
         for job in self.store.changed():
             if job.message_ts is None or not self.store.claim_notice(job):
@@ -254,6 +264,7 @@ class RunListeners:
             team_id=(body.get("team") or {}).get("id"),
             source="button",
             parent_id=parent.id,
+            request_key=f"next:{parent.id}:{value['next']}:{message.get('ts')}",
         )
         if job is None:
             self._tell(body, why)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from runners.agents import Agent, AgentRegistry, agent_record, aware
@@ -46,6 +46,7 @@ class Job:
     version: int
     created_at: datetime
     updated_at: datetime
+    repeat: bool = False  # submit() found this job queued by the same request before
 
 
 class JobStore(AgentRegistry):
@@ -74,9 +75,41 @@ class JobStore(AgentRegistry):
         thread_ts: str | None = None,
         team_id: str | None = None,
         parent_id: int | None = None,
+        request_key: str | None = None,
+    ) -> Job:
+        """Queue `spec`. With a `request_key` seen before, the job queued then is returned
+        (`Job.repeat` is True) and nothing new is queued."""
+        if request_key is not None:
+            with self._read() as s:
+                row = s.scalar(select(JobRow).where(JobRow.request_key == request_key[:200]))
+                if row is not None:
+                    return replace(self._job(s, row), repeat=True)
+        try:
+            return self._submit(
+                spec, requested_by, channel_id, thread_ts, team_id, parent_id, request_key
+            )
+        except IntegrityError:  # the same request at the same moment: the other one won
+            with self._read() as s:
+                row = s.scalar(
+                    select(JobRow).where(JobRow.request_key == (request_key or "")[:200])
+                )
+                if row is None:
+                    raise
+                return replace(self._job(s, row), repeat=True)
+
+    def _submit(
+        self,
+        spec: JobSpec,
+        requested_by: str | None,
+        channel_id: str | None,
+        thread_ts: str | None,
+        team_id: str | None,
+        parent_id: int | None,
+        request_key: str | None,
     ) -> Job:
         with self._write() as s:
             row = JobRow(
+                request_key=request_key[:200] if request_key else None,
                 spec=spec.model_dump_json(),
                 labels=json.dumps(list(spec.labels)),
                 requested_by=requested_by,
@@ -347,11 +380,39 @@ class JobStore(AgentRegistry):
                 .where(
                     JobRow.version > JobRow.notified_version,
                     JobRow.message_ts.is_not(None),  # jobs with no chat message never show
+                    JobRow.message_ts != "",  # being posted
                 )
                 .order_by(JobRow.id)
                 .limit(limit)
             ).all()
             return [self._job(s, r) for r in rows]
+
+    def unposted(self, older_than_s: float = 15.0) -> list[Job]:
+        """Jobs for chat whose status message was never posted (the bot died in between)."""
+        cutoff = _now() - timedelta(seconds=older_than_s)
+        with self._read() as s:
+            rows = s.scalars(
+                select(JobRow)
+                .where(
+                    JobRow.channel_id.is_not(None),
+                    JobRow.message_ts.is_(None),
+                    JobRow.created_at < cutoff,
+                    JobRow.created_at > cutoff - timedelta(days=1),
+                )
+                .order_by(JobRow.id)
+                .limit(20)
+            ).all()
+            return [self._job(s, r) for r in rows]
+
+    def claim_post(self, job_id: int) -> bool:
+        """True for the one replica that posts this job's status message."""
+        with self._write() as s:
+            won = s.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.message_ts.is_(None))
+                .values(message_ts="")
+            )
+        return getattr(won, "rowcount", 0) == 1
 
     def claim_notice(self, job: Job) -> bool:
         """True for the one replica that shows this version of the job."""

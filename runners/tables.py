@@ -63,6 +63,8 @@ class JobRow(Base):
     channel_id: Mapped[str | None] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # One job per request: a second click on the same button finds the first job.
+    request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
     notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
 

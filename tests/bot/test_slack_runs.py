@@ -24,8 +24,8 @@ from bot.core import Oncall
 from bot.settings import Settings
 from bot.slack_app import build_app, connect_jobs
 from bot.slack_http import listen
-from bot.slack_runs import Reporter
-from runners import Status
+from bot.slack_runs import Dispatcher, Reporter
+from runners import JobSpec, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs
 from tests.bot.conftest import FORM, dispatch, slack_settings
@@ -57,7 +57,8 @@ class Runs:
         self.tmp = tmp
         self.store: JobStore = open_jobs(settings.database_url, settings.lease_s)
         self.jobs = connect_jobs(settings, oncall)
-        self.app: App = build_app(settings, oncall, jobs=self.jobs, runs=self.store)
+        self.dispatcher = Dispatcher(settings, self.store, self.jobs)
+        self.app: App = build_app(settings, oncall, jobs=self.jobs, dispatcher=self.dispatcher)
         sock = listen("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(coordinator_app(self.store), log_level="warning", lifespan="on")
@@ -65,7 +66,7 @@ class Runs:
         threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True).start()
         self.stop = threading.Event()
         threading.Thread(
-            target=Reporter(self.store, self.jobs, 0.1).run, args=(self.stop,), daemon=True
+            target=Reporter(self.dispatcher, 0.1).run, args=(self.stop,), daemon=True
         ).start()
         self.agent: subprocess.Popen[bytes] | None = None
 
@@ -175,6 +176,15 @@ def test_smoke_from_slack_to_verdict_and_the_next_step_button(
         ),
         FORM,
     )
+    dispatch(
+        runs.app,
+        p.button(
+            run_blocks.RUN_ACTION, next_button["value"], message, f"{fake_slack.url}/respond/3"
+        ),
+        FORM,
+    )  # a second click on the same button
+    (said,) = fake_slack.wait_for("chat.postEphemeral")
+    assert "already dispatched" in said.args["text"]
     eager = _wait_verdict(fake_slack, thread, count=2)
     shown = _text(_blocks(eager))
     assert "PASSED" in shown and "graph-only" in shown
@@ -299,3 +309,19 @@ def test_a_triage_answer_offers_a_run_and_the_form_dispatches_it(
     job = runs.store.job(1)
     assert job and job.spec.playbook == "eager" and job.spec.args == ("--tensor-parallel-size", "2")
     assert job.thread_ts == answer.response["ts"], "the run reports in the answer's thread"
+
+
+def test_a_status_message_the_bot_never_posted_is_posted_later(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    # Queued, then the bot stopped before its status message went out.
+    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
+    reporter = Reporter(runs.dispatcher)
+    reporter.post_after_s = 0.0
+    reporter.once()
+    (posted,) = fake_slack.wait_for("chat.postMessage")
+    assert f"Job {job.id}" in _text(_blocks(posted))
+    assert runs.store.job(job.id).message_ts == posted.response["ts"]  # type: ignore[union-attr]
+    reporter.once()
+    fake_slack.quiet_for(0.5)
+    assert len(fake_slack.of("chat.postMessage")) == 1, "posted once"

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.String(32)),
         sa.Column("thread_ts", sa.String(32)),
         sa.Column("message_ts", sa.String(32)),
+        sa.Column("request_key", sa.String(200), unique=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("notified_version", sa.Integer, nullable=False),
     )
