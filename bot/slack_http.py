@@ -59,5 +59,8 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def server(api: FastAPI) -> uvicorn.Server:
-    config = uvicorn.Config(api, log_level="warning", access_log=False, lifespan="off")
+    # Agents hold 20 s long polls open: a stop does not wait for them (they reconnect).
+    config = uvicorn.Config(
+        api, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=3
+    )
     return uvicorn.Server(config)

@@ -167,7 +167,8 @@ class Reporter:
                 log.exception("reporting job changes failed")
 
     def once(self) -> int:
-        for job in self.store.unposted(self.post_after_s):  # dispatched, then the bot stopped before posting
+        # Dispatched, then the bot stopped before it posted the status message.
+        for job in self.store.unposted(self.post_after_s):
             if self.store.claim_post(job.id):
                 self.dispatcher.post_status(job)
         shown = 0

@@ -31,7 +31,7 @@ STAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "compiling",
             r"Dynamo bytecode transform time|Compiling a graph for dynamic shape|"
             r"torch\.compile takes|Directly load the compiled graph|"
-            r"Warming up model for the compilation",
+            r"Warming up model for the compilation|Compiling model again|saved AOT compiled",
         ),
         (
             "profiling",
@@ -73,6 +73,8 @@ EAGER_EVIDENCE = re.compile(
     r"Skipping NPU graph capture for eager mode|Enforce eager set|enforce_eager=True"
 )
 GRAPH_EVIDENCE = re.compile(r"Graph capturing finished in [^\n]*|Replaying aclgraph")
+# Compiled mode took effect (on a CPU there is compilation but no graph capture).
+COMPILED_EVIDENCE = re.compile(r"torch\.compile takes [^\n]*|saved AOT compiled function")
 READY_LINE = re.compile(r"Application startup complete\.")
 
 
@@ -87,10 +89,12 @@ class LogFollower:
     path: Path
     offset: int = 0
     stage: str | None = None
+    reached: list[str] = field(default_factory=list)  # every stage, in the order announced
     fatal: str | None = None  # the first fatal line, as logged
     fatal_at: float | None = None  # monotonic time it was read
     eager_evidence: str | None = None
     graph_evidence: str | None = None
+    compiled_evidence: str | None = None
     api_up: bool = False
     last_growth: float = field(default_factory=time.monotonic)
     last_stage_change: float = field(default_factory=time.monotonic)
@@ -122,6 +126,7 @@ class LogFollower:
         for index, (name, pattern) in enumerate(STAGES):
             if pattern.search(line) and (self.stage is None or index > self._stage_index()):
                 self.stage = name
+                self.reached.append(name)
                 self.last_stage_change = time.monotonic()
         if READY_LINE.search(line):
             self.api_up = True
@@ -131,6 +136,8 @@ class LogFollower:
             self.eager_evidence = m.group(0)
         if self.graph_evidence is None and (m := GRAPH_EVIDENCE.search(line)):
             self.graph_evidence = m.group(0)
+        if self.compiled_evidence is None and (m := COMPILED_EVIDENCE.search(line)):
+            self.compiled_evidence = m.group(0)
 
     def _stage_index(self) -> int:
         return STAGE_NAMES.index(self.stage) if self.stage else -1

@@ -13,7 +13,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,8 +73,7 @@ class _Run:
     def __init__(self, spec: JobSpec, config: RunnerConfig, notify: Notify) -> None:
         self.spec, self.config, self.notify = spec, config, notify
         self.phase = Phase.QUEUED
-        self.t0 = time.monotonic()
-        self.phase_t = self.t0
+        self.phase_t = self.launched = time.monotonic()
         self.result = RunResult(playbook=spec.playbook, status="failed", phase="queued", spec=spec)
 
     def enter(self, phase: Phase, message: str = "") -> None:
@@ -142,7 +141,9 @@ def run_playbook(
         run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
         run.result.first_error = FirstError(signature=str(exc))
         return run.result
+    environment = _capture_environment(run)
     notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
+    run.launched = time.monotonic()
     run.enter(Phase.STARTING, shlex.join(argv))
     follower = LogFollower(log_path)
     base = f"http://{config.host}:{port}"
@@ -158,6 +159,7 @@ def run_playbook(
     if run.result.cleanup != "clean":
         run.note(f"host not clean after the run: {run.result.cleanup}")
     run.enter(Phase.DONE)
+    environment.join(timeout=120)
     _finish(run, status, follower, read_until(log_path, stop_offset), triage)
     return run.result
 
@@ -170,8 +172,19 @@ def _preflight(run: _Run, port: int) -> str | None:
         return f"servers of an earlier run are still alive (pids {left[:5]})"
     if busy := server.port_in_use(config.host, port):
         return busy
-    run.result.environment = envinfo.capture(list(config.vllm_cmd))
     return None
+
+
+def _capture_environment(run: _Run) -> threading.Thread:
+    """Versions and `npu-smi info`, read while the server starts (`vllm --version` alone
+    takes seconds): the run waits for them only at the end."""
+
+    def capture() -> None:
+        run.result.environment = envinfo.capture(list(run.config.vllm_cmd))
+
+    thread = threading.Thread(target=capture, name="environment", daemon=True)
+    thread.start()
+    return thread
 
 
 def _start(
@@ -185,10 +198,12 @@ def _start(
     """Wait for /health 200; None when ready, else the run's status."""
     budgets = run.config.budgets
     next_probe = 0.0
+    announced = 0
     while True:
         follower.poll()
-        if follower.stage and follower.stage != run.result.stage:
-            run.stage(follower.stage)
+        for stage in follower.reached[announced:]:  # several can pass in one read
+            run.stage(stage)
+        announced = len(follower.reached)
         now = time.monotonic()
         if cancel.is_set():
             return "cancelled"
@@ -201,9 +216,9 @@ def _start(
         if follower.api_up or now >= next_probe:
             next_probe = now + budgets.health_every_s
             if smoke.health(client, base) == 200:
-                run.result.ready_s = round(now - run.t0, 3)
+                run.result.ready_s = round(now - run.launched, 3)  # from launch
                 break
-        elapsed = now - run.t0
+        elapsed = now - run.launched
         quiet = follower.quiet_for()
         window = budgets.stall_quiet_stage_s if follower.stage in CAPTURING else budgets.stall_s
         if quiet > window:
@@ -242,11 +257,10 @@ def _smokes(
             future: Future[smoke.Reply] = pool.submit(
                 smoke.chat, client, base, served, kind == "image", budgets.request_s
             )
-            while not future.done():
+            while not wait([future], timeout=budgets.poll_s).done:
                 follower.poll()
                 if cancel.is_set():
                     return "cancelled"
-                time.sleep(budgets.poll_s)
             reply = future.result()
             run.result.smoke[kind] = reply.to_dict()
             if not reply.ok:
@@ -302,6 +316,8 @@ def _finish(
         result.evidence["eager"] = follower.eager_evidence
     if follower.graph_evidence:
         result.evidence["graph"] = follower.graph_evidence
+    if follower.compiled_evidence:
+        result.evidence["compiled"] = follower.compiled_evidence
     lines = log_text.splitlines()
     result.log_tail = [ln for ln in lines if ln.strip()][-TAIL_LINES:]
     if status == "passed" and run.spec.playbook == "eager" and not follower.eager_evidence:

@@ -117,7 +117,7 @@ def classify(result: RunResult, log: Sequence[str]) -> tuple[str, NextStep | Non
         )
     first_request = result.phase in ("text smoke", "image smoke")
     graph_stage = result.stage in GRAPH_STAGES
-    if playbook == "eager" and (first_request or graph_stage):
+    if not _graph_mode(result) and (first_request or graph_stage):
         return "failed in eager mode too: a model or backend code problem, not graphs", None
     if _graph_mode(result) and (first_request or (graph_stage and result.status == "failed")):
         where = "on the first request (false-ready)" if first_request else "in graph capture"
