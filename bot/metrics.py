@@ -9,6 +9,10 @@ DUPLICATES = Counter("oncall_slack_duplicates", "Slack retries and duplicate del
 ANSWERS = Counter("oncall_answers", "Triage answers given", ["verdict", "source"])
 FEEDBACK = Counter("oncall_feedback", "Feedback votes stored", ["vote"])
 SLACK_ERRORS = Counter("oncall_slack_api_errors", "Slack Web API calls that failed", ["method"])
+DISPATCHES = Counter("oncall_runner_dispatches", "Runner job requests, by outcome", ["allowed"])
+RUNNER_VERDICTS = Counter(
+    "oncall_runner_verdicts", "Runner job verdicts shown", ["playbook", "status"]
+)
 TRIAGE_SECONDS = Histogram(
     "oncall_triage_seconds",
     "Time to triage one paste",

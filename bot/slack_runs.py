@@ -19,7 +19,7 @@ from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
 from bot import run_blocks
-from bot.metrics import REQUESTS, SLACK_ERRORS
+from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
 from runners import JobSpec, RunnerError, SpecError, parse_command, usage
@@ -100,6 +100,7 @@ class Dispatcher:
                     spec = check(spec, self.settings.model_roots, strict_paths=False)
             except SpecError as exc:
                 why = str(exc)
+        DISPATCHES.labels(allowed=str(why is None).lower()).inc()
         if why is not None:
             self.store.audit(
                 source=source,
@@ -157,6 +158,9 @@ class Reporter:
     def __init__(self, dispatcher: Dispatcher, every_s: float = 0.3) -> None:
         self.dispatcher, self.every_s = dispatcher, every_s
         self.post_after_s = 15.0  # a status message not posted by then: the poster died
+        # Slack allows about one chat.update a second: a busy start is shown in steps.
+        self.min_update_s = 1.0
+        self._updated: dict[int, float] = {}
         self.store, self.jobs = dispatcher.store, dispatcher.jobs
 
     def run(self, stop: threading.Event) -> None:
@@ -173,10 +177,15 @@ class Reporter:
                 self.dispatcher.post_status(job)
         shown = 0
         for job in self.store.changed():
-            if job.message_ts is None or not self.store.claim_notice(job):
-                continue
+            recent = time.monotonic() - self._updated.get(job.id, 0.0) < self.min_update_s
+            if (recent and not job.status.final) or not self.store.claim_notice(job):
+                continue  # a change shown a moment ago waits for the next round
+            self._updated[job.id] = time.monotonic()
             self._show(job)
             shown += 1
+            if job.status.final:
+                self._updated.pop(job.id, None)
+                RUNNER_VERDICTS.labels(playbook=job.spec.playbook, status=job.status.value).inc()
         return shown
 
     def _show(self, job: Job) -> None:

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.slack_app import build_app, connect_jobs
 from bot.slack_http import listen
 from bot.slack_runs import Dispatcher, Reporter
-from runners import JobSpec, Status
+from runners import JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs
 from tests.bot.conftest import FORM, dispatch, slack_settings
@@ -65,9 +65,9 @@ class Runs:
         self.server = uvicorn.Server(config)
         threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True).start()
         self.stop = threading.Event()
-        threading.Thread(
-            target=Reporter(self.dispatcher, 0.1).run, args=(self.stop,), daemon=True
-        ).start()
+        reporter = Reporter(self.dispatcher, 0.1)
+        reporter.min_update_s = 0.0  # the fake starts in half a second: show every stage
+        threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()
         self.agent: subprocess.Popen[bytes] | None = None
 
     def start_agent(self, *labels: str) -> None:
@@ -325,3 +325,25 @@ def test_a_status_message_the_bot_never_posted_is_posted_later(
     reporter.once()
     fake_slack.quiet_for(0.5)
     assert len(fake_slack.of("chat.postMessage")) == 1, "posted once"
+
+
+def test_status_updates_are_spaced_for_slacks_rate_limit_but_verdicts_are_not(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    runs.stop.set()  # the fixture's own reporter steps aside
+    time.sleep(0.3)
+    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
+    runs.store.set_message(job.id, "C0TEAM", "1700000000.000100")
+    agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
+    runs.store.lease(agent)
+    reporter = Reporter(runs.dispatcher)
+    reporter.min_update_s = 30.0
+    assert reporter.once() == 1  # queued -> running: shown
+    runs.store.heartbeat(agent, job.id, ["INFO loading"])
+    assert reporter.once() == 0, "a change a moment later waits"
+    runs.store.finish(
+        agent, job.id, RunResult(playbook="smoke", status="passed", phase="text smoke")
+    )
+    assert reporter.once() == 1, "a verdict never waits"
+    verdicts = [c for c in fake_slack.of("chat.postMessage") if c.args.get("thread_ts")]
+    assert len(verdicts) == 1
