@@ -10,16 +10,12 @@ share the database). `open_store` brings the database up to date before anything
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     DateTime,
     ForeignKey,
@@ -34,18 +30,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.errors import StoreError
-from runners.database import connect, safe_url
+from runners import database
+from runners.database import Database, connect, safe_url
+from runners.database import now as _now
 
 VERSION_TABLE = "bot_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 DIGEST_CHARS = 2000  # what a learned example keeps of a paste: its cause, not the whole log
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -133,33 +127,10 @@ class LearnedExample:
 
 
 def migrate(engine: Engine) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_table", VERSION_TABLE)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    database.migrate(engine, MIGRATIONS, VERSION_TABLE)
 
 
-class Store:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        # SQLite takes one writer at a time and makes the others sleep and retry, with
-        # back-offs up to 100 ms; queueing our own writers on a lock wakes each at once.
-        sqlite = engine.dialect.name == "sqlite"
-        self._one_writer: AbstractContextManager[object] = (
-            threading.Lock() if sqlite else nullcontext()
-        )
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self._one_writer, self._sessions.begin() as session:
-            yield session
-
-    def _session(self) -> Session:
-        return self._sessions()
-
+class Store(Database):
     def claim(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
         """Record a job under its key; False when the key was claimed before (a repeat)."""
         try:
@@ -213,7 +184,7 @@ class Store:
                 )
                 .values(status="expired", payload="{}", updated_at=now)
             )
-        with self._session() as s:
+        with self._read() as s:
             rows = s.execute(
                 select(JobRow.key, JobRow.kind, JobRow.payload, JobRow.updated_at).where(
                     JobRow.status == "pending",
@@ -237,7 +208,7 @@ class Store:
         return taken
 
     def job_status(self, key: str) -> str | None:
-        with self._session() as s:
+        with self._read() as s:
             status = s.scalar(select(JobRow.status).where(JobRow.key == key[:200]))
             return None if status is None else str(status)
 
@@ -282,7 +253,7 @@ class Store:
                 row.channel_id, row.message_ts = channel_id, message_ts
 
     def answer(self, answer_id: int) -> AnswerRecord | None:
-        with self._session() as s:
+        with self._read() as s:
             row = s.get(AnswerRow, answer_id)
             if row is None:
                 return None
@@ -345,7 +316,7 @@ class Store:
                 )
 
     def examples(self) -> list[LearnedExample]:
-        with self._session() as s:
+        with self._read() as s:
             rows = s.execute(
                 select(ExampleRow.entry_id, ExampleRow.text, ExampleRow.signature).order_by(
                     ExampleRow.id
@@ -355,14 +326,14 @@ class Store:
 
     def examples_version(self) -> tuple[int, int]:
         """Changes whenever an example is added or removed: cheap to ask before each triage."""
-        with self._session() as s:
+        with self._read() as s:
             count, last = s.execute(
                 select(func.count(ExampleRow.id), func.max(ExampleRow.id))
             ).one()
             return int(count), int(last or 0)
 
     def feedback_counts(self) -> dict[str, int]:
-        with self._session() as s:
+        with self._read() as s:
             rows = s.execute(select(FeedbackRow.vote, func.count()).group_by(FeedbackRow.vote))
             return {vote: int(n) for vote, n in rows}
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +14,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
+from runners.database import Database, now
 from runners.errors import AuthError, RunnerError
-from runners.tables import AgentRow, DispatchRow, now
+from runners.tables import AgentRow, DispatchRow
 
 TOKEN_PREFIX = "oncall_"
 
@@ -62,25 +60,12 @@ def agent_record(row: AgentRow) -> Agent:
     )
 
 
-class AgentRegistry:
+class AgentRegistry(Database):
     """Sessions over the shared engine, with agents and the dispatch audit."""
 
     def __init__(self, engine: Engine, lease_s: float = 60.0) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.lease_for = timedelta(seconds=lease_s)
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-        sqlite = engine.dialect.name == "sqlite"
-        self._one_writer: AbstractContextManager[object] = (
-            threading.Lock() if sqlite else nullcontext()
-        )
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self._one_writer, self._sessions.begin() as session:
-            yield session
-
-    def _read(self) -> Session:
-        return self._sessions()
 
     # Agents and their tokens.
 

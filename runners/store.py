@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from runners.agents import Agent, AgentRegistry, agent_record, aware
 from runners.database import connect, safe_url
+from runners.database import now as _now
 from runners.errors import CoordinatorError, RunnerError
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 from runners.states import Status, advance
 from runners.tables import AgentRow, EventRow, JobRow, migrate
-from runners.tables import now as _now
 
 
 @dataclass(frozen=True)

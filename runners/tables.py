@@ -3,23 +3,19 @@ their own so they share one database with the bot's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from runners import database
+from runners.database import now
 from runners.states import Status
 
 VERSION_TABLE = "runner_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -98,9 +94,4 @@ class DispatchRow(Base):
 
 
 def migrate(engine: Engine) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_table", VERSION_TABLE)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    database.migrate(engine, MIGRATIONS, VERSION_TABLE)

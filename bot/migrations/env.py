@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from alembic import context
-
 from bot.store import VERSION_TABLE, Base
+from runners.database import run_migrations
 
-connection = context.config.attributes["connection"]
-context.configure(
-    connection=connection,
-    target_metadata=Base.metadata,
-    version_table=VERSION_TABLE,
-    render_as_batch=True,  # SQLite alters tables by copying them
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_migrations(Base.metadata, VERSION_TABLE)

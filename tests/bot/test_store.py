@@ -6,42 +6,26 @@ to run the PostgreSQL cases; .ci/run does. Each run works in a schema of its own
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from bot.errors import StoreError
 from bot.store import Job, Store, open_store
+from tests.databases import KINDS, database
 
-PG_URL = os.environ.get("ONCALL_TEST_DATABASE_URL")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        return
-    if not PG_URL:
-        pytest.skip("no PostgreSQL: set ONCALL_TEST_DATABASE_URL to run these")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    opened = open_store(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        yield opened
-    finally:
-        opened.engine.dispose()
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with database(request.param, tmp_path) as url:
+        opened = open_store(url)
+        try:
+            yield opened
+        finally:
+            opened.engine.dispose()
 
 
 def _answer(store: Store, digest: str = "RuntimeError: boom") -> int:
