@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bot.settings import Settings
 from runners import PLAYBOOKS, Event, JobSpec, RunResult, SpecError, redact, run_playbook
+from runners.redact import redact_data
 from runners.spec import check
 
 out = Console()
@@ -93,6 +94,7 @@ def run_command(
                 env=_env_pairs(env or []),
             ),
             config.model_roots,
+            remote_code=config.remote_code,
         )
     except SpecError as exc:
         raise _fail(str(exc), 2) from exc
@@ -116,8 +118,7 @@ def run_command(
 
 def result_json(result: RunResult) -> dict[str, object]:
     """The DESIGN.md run JSON (and more fields after it), secrets redacted."""
-    data = result.model_dump(mode="json", exclude={"spec"})
-    cleaned: dict[str, object] = json.loads(redact(json.dumps(data)))
+    cleaned: dict[str, object] = redact_data(result.model_dump(mode="json", exclude={"spec"}))
     return cleaned
 
 
@@ -202,6 +203,10 @@ def coordinator(
 @coordinator_app.command("add-agent")
 def add_agent(
     name: Annotated[str, typer.Argument(help="A name for the agent (its host).")],
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="The only labels it may claim (repeatable; default any)."),
+    ] = None,
 ) -> None:
     """Create an agent and print its token (shown once; only a hash is stored)."""
     from bot.cli import _fail
@@ -209,7 +214,7 @@ def add_agent(
 
     store = _jobs(_settings_())
     try:
-        token = store.add_agent(name)
+        token = store.add_agent(name, label)
     except RunnerError as exc:
         raise _fail(str(exc)) from exc
     err.print(f"agent {name}: start it with --token below (shown once; keep it secret)")
@@ -282,6 +287,13 @@ def runner_command(
         list[str] | None, typer.Option("--model-root", help="A folder model paths may be under.")
     ] = None,
     slots: Annotated[int, typer.Option(help="Jobs at once on this host (default 1).")] = 1,
+    allow_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-code",
+            help="Let jobs pass --trust-remote-code (the model repo's Python runs here).",
+        ),
+    ] = False,
     heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 5.0,
 ) -> None:
     """The agent on an Ascend host: lease jobs from the coordinator and run them here."""
@@ -298,6 +310,7 @@ def runner_command(
         vllm_cmd=tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
         port=port,
         model_roots=tuple(model_root) if model_root else None,
+        remote_code=True if allow_remote_code else None,
     )
     stop = th.Event()
     config = AgentConfig(server_url, token, tuple(label or ()), slots, heartbeat)

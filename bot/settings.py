@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     dispatch_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Model paths a job may name (models by hub name are always allowed).
     model_roots: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Jobs may pass --trust-remote-code (it runs the model repository's Python on the host).
+    allow_remote_code: bool = False
     # A job whose agent has not heartbeaten for this long is lost.
     lease_s: float = Field(default=60.0, ge=5.0)
     # The coordinator's agent API beside the Slack app in `serve` (same port).
@@ -135,6 +137,7 @@ class Settings(BaseSettings):
             port=self.runner_port,
             work_dir=self.runner_dir,
             model_roots=tuple(self.model_roots),
+            remote_code=self.allow_remote_code,
             budgets=budgets,
         )
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -15,20 +15,24 @@ import threading
 import time
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
 
 from bot import run_blocks
 from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
-from runners import JobSpec, RunnerError, SpecError, parse_command, usage
+from runners import JobSpec, SpecError, parse_command, usage
 from runners.spec import Playbook, check
 from runners.store import Job, JobStore
 
 log = logging.getLogger("ascend_oncall.runs")
 
 GROUPS_TTL_S = 300.0
+CANNOT_POST = (
+    "Job {job} was not started: I cannot post its progress here ({error}). "
+    "Invite me with `/invite @ascend-oncall`, then ask again."
+)
 NOBODY = (
     "Nobody may dispatch runner jobs yet: an admin sets ONCALL_DISPATCH_USERS, "
     "ONCALL_DISPATCH_GROUPS or ONCALL_DISPATCH_CHANNELS."
@@ -83,6 +87,7 @@ class Dispatcher:
         source: str,
         parent_id: int | None = None,
         request_key: str | None = None,
+        response_url: str | None = None,
     ) -> tuple[Job | None, str]:
         """(the queued job, "") or (None, why not). The status message is posted soon after."""
         command = (
@@ -94,12 +99,29 @@ class Dispatcher:
         if why is None:
             try:
                 if isinstance(spec_or_text, JobSpec):
-                    spec = check(spec_or_text, self.settings.model_roots, strict_paths=False)
+                    spec = check(
+                        spec_or_text,
+                        self.settings.model_roots,
+                        strict_paths=False,
+                        remote_code=self.settings.allow_remote_code,
+                    )
                 else:
-                    spec = parse_command(*spec_or_text)
-                    spec = check(spec, self.settings.model_roots, strict_paths=False)
+                    spec = parse_command(*spec_or_text, self.settings.allow_remote_code)
+                    spec = check(
+                        spec,
+                        self.settings.model_roots,
+                        strict_paths=False,
+                        remote_code=self.settings.allow_remote_code,
+                    )
             except SpecError as exc:
                 why = str(exc)
+        if why is None and not self.store.served(spec.labels):
+            why = (
+                f"No agent has the labels {', '.join(spec.labels)}: `/runners` lists the "
+                "agents and their labels."
+                if spec.labels
+                else "No runner agent is registered yet: `/runners` says how to add one."
+            )
         DISPATCHES.labels(allowed=str(why is None).lower()).inc()
         if why is not None:
             self.store.audit(
@@ -131,11 +153,13 @@ class Dispatcher:
             job_id=job.id,
         )
         if channel and self.store.claim_post(job.id):
-            self.jobs.soon(lambda: self.post_status(job))
+            self.jobs.soon(lambda: self.post_status(job, response_url))
         return job, ""
 
-    def post_status(self, job: Job) -> None:
-        """The job's status message, once; the reporter keeps it current from then on."""
+    def post_status(self, job: Job, response_url: str | None = None) -> None:
+        """The job's status message, once; the reporter keeps it current from then on.
+        Where the bot cannot post, the job is cancelled (nobody would see its verdict) and
+        the asker is told how to invite the bot."""
         assert job.channel_id is not None
         try:
             sent = self.jobs.client.chat_postMessage(
@@ -146,7 +170,12 @@ class Dispatcher:
             )
         except SlackApiError as exc:
             SLACK_ERRORS.labels(method="chat.postMessage").inc()
-            log.warning("cannot post job %s status: %s", job.id, exc.response.get("error"))
+            error = exc.response.get("error")
+            log.warning("cannot post job %s status: %s", job.id, error)
+            self.store.cancel(job.id, None)
+            if response_url:
+                text = CANNOT_POST.format(job=job.id, error=error)
+                Respond(response_url=response_url)(text=text, response_type="ephemeral")
             return
         self.store.set_message(job.id, job.channel_id, str(sent["ts"]))
 
@@ -197,7 +226,7 @@ class Reporter:
             blocks=run_blocks.status_blocks(job),
             text=run_blocks.status_text(job),
         )
-        if job.status.final:
+        if job.status.final and self.store.claim_verdict(job):
             triage = job.result.triage if job.result else None
             if triage is None and job.result and job.result.first_error:
                 triage = self._triage(job)
@@ -240,9 +269,11 @@ class RunListeners:
                 thread_ts=None,
                 team_id=body.get("team_id"),
                 source="slash",
+                response_url=body.get("response_url"),
             )
-        except RunnerError as exc:
-            ack(text=f"Could not queue the job: {exc}", response_type="ephemeral")
+        except Exception as exc:  # the database away, Slack slow: say so within the ack
+            log.exception("could not queue a %s job", playbook)
+            ack(text=f"Could not queue the job: {type(exc).__name__}", response_type="ephemeral")
             return
         if job is None:
             ack(text=why, response_type="ephemeral")

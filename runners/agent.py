@@ -9,7 +9,6 @@ crashed run of itself left behind.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import queue
@@ -26,7 +25,7 @@ import httpx
 from runners import server
 from runners.errors import AuthError, CoordinatorError
 from runners.playbook import RunnerConfig, run_playbook
-from runners.redact import redact
+from runners.redact import redact, redact_data
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 
@@ -34,6 +33,7 @@ log = logging.getLogger("ascend_oncall.agent")
 
 PREFIX = "/api/runners/v1"
 VERSION = "1"
+FINAL_S = 15.0  # a stopping agent still tries this long to deliver a verdict
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,14 @@ class Coordinator:
             timeout=httpx.Timeout(10.0, read=config.lease_wait_s + 15.0),
         )
 
-    def call(self, path: str, body: Any, retry: bool = True) -> httpx.Response | None:
+    def call(
+        self, path: str, body: Any, retry: bool = True, final_s: float = 0.0
+    ) -> httpx.Response | None:
+        """POST with retries until it lands, or the agent stops. `final_s`: a last word (a
+        verdict, the last events) that still gets this long once the agent is stopping."""
         delay = 0.25
-        while not self.stop.is_set():
+        deadline = time.monotonic() + final_s
+        while not self.stop.is_set() or time.monotonic() < deadline:
             try:
                 r = self.http.post(path, json=body)
             except httpx.HTTPError as exc:
@@ -71,8 +76,8 @@ class Coordinator:
                     "coordinator unreachable (%s); retrying in %.1f s", type(exc).__name__, delay
                 )
             else:
-                if r.status_code == 401:
-                    raise AuthError(f"the coordinator refused the token: {r.text[:200]}")
+                if r.status_code in (401, 403):
+                    raise AuthError(f"the coordinator refused this agent: {r.text[:200]}")
                 if r.status_code in (404, 409, 422):
                     raise CoordinatorError(f"{path}: {r.status_code} {r.text[:200]}")
                 if r.status_code < 500:
@@ -80,7 +85,10 @@ class Coordinator:
                 if not retry:
                     raise CoordinatorError(f"{path}: {r.status_code}")
                 log.warning("coordinator error %s on %s; retrying", r.status_code, path)
-            self.stop.wait(delay)
+            if self.stop.is_set():
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            else:
+                self.stop.wait(delay)
             delay = min(delay * 2, self.config.max_backoff_s)
         return None
 
@@ -124,13 +132,13 @@ class _JobRun:
             lines = f.read().decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
         return [redact(ln)[:500] for ln in deque((ln for ln in lines if ln.strip()), maxlen=n)]
 
-    def flush_events(self) -> None:
+    def flush_events(self, final_s: float = 0.0) -> None:
         batch: list[Event] = []
         while not self.events.empty():
             batch.append(self.events.get_nowait())
         if batch:
-            body = {"events": [json.loads(redact(e.model_dump_json())) for e in batch]}
-            self.api.call(f"/jobs/{self.job_id}/events", body)
+            body = {"events": [redact_data(e.model_dump(mode="json")) for e in batch]}
+            self.api.call(f"/jobs/{self.job_id}/events", body, final_s=final_s)
 
 
 class RunnerAgent:
@@ -146,12 +154,12 @@ class RunnerAgent:
         self.api = Coordinator(config, self.stop)
         self.on_idle = on_idle
         self.pending = runner.work_dir / "pending"
-        self._running = 0  # jobs now: a stop request cancels them before the agent exits
+        self._in_hand: set[int] = set()  # jobs now: a stop cancels them before the agent exits
         self._lock = threading.Lock()
 
     @property
     def busy(self) -> bool:
-        return self._running > 0
+        return bool(self._in_hand)
 
     def run(self) -> None:
         """Until `stop` is set: register, then lease and run jobs, `slots` at a time."""
@@ -187,23 +195,43 @@ class RunnerAgent:
         runner = self.runner
         if slot and runner.port:
             runner = replace(runner, port=runner.port + slot)
+        if slot:  # and HCCL listen ports of their own (the default base is 60000)
+            runner = replace(runner, extra_env=(("HCCL_IF_BASE_PORT", str(60000 + 200 * slot)),))
         while not self.stop.is_set():
-            reply = self.api.call("/lease", {"wait_s": self.config.lease_wait_s})
-            if reply is None:
-                break
-            if reply.status_code == 204:
-                self.on_idle()
-                continue
-            job = reply.json()
-            with self._lock:
-                self._running += 1
+            body = {"wait_s": self.config.lease_wait_s}
             try:
-                self._run_job(int(job["id"]), JobSpec.model_validate(job["spec"]), runner)
+                reply = self.api.call("/lease", body)
+                if reply is None:
+                    break
+                if reply.status_code == 204:
+                    self.on_idle()
+                    continue
+                job = reply.json()
+                job_id = int(job["id"])
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("slot %s: an answer from the coordinator it cannot read: %s", slot, exc)
+                self.stop.wait(self.config.max_backoff_s)
+                continue
+            with self._lock:
+                self._in_hand.add(job_id)
+            try:
+                self._run_job(job_id, job.get("spec"), runner)
             finally:
                 with self._lock:
-                    self._running -= 1
+                    self._in_hand.discard(job_id)
 
-    def _run_job(self, job_id: int, spec: JobSpec, runner: RunnerConfig) -> None:
+    def _run_job(self, job_id: int, raw_spec: Any, runner: RunnerConfig) -> None:
+        """Run one leased job; whatever happens, the coordinator gets a verdict for it."""
+        try:
+            spec = JobSpec.model_validate(raw_spec)
+        except ValueError as exc:
+            result = RunResult(
+                playbook="smoke", status="blocked", phase="queued",
+                verdict=f"blocked: this agent cannot read the job: {str(exc)[:300]}",
+            )  # fmt: skip
+            self._store_pending(job_id, result)
+            self._deliver(job_id, result)
+            return
         log.info("job %s: %s", job_id, spec.describe())
         job = _JobRun(self.api, job_id, spec, runner)
         thread = threading.Thread(target=job.play, name=f"job-{job_id}", daemon=True)
@@ -222,14 +250,15 @@ class RunnerAgent:
                     )
                     if reply is not None and reply.json().get("cancel"):
                         job.cancel.set()
-            except CoordinatorError as exc:
-                log.warning("job %s: %s (the run goes on)", job_id, exc)
+            except Exception as exc:  # the run goes on; the verdict is what must land
+                log.warning("job %s: %s: %s (the run goes on)", job_id, type(exc).__name__, exc)
         assert job.result is not None
-        result = job.result.model_copy(
-            update={"log_tail": [redact(x) for x in job.result.log_tail]}
-        )
+        result = job.result.model_copy(update={"log_tail": redact_data(job.result.log_tail)})
         self._store_pending(job_id, result)
-        job.flush_events()
+        try:
+            job.flush_events(final_s=FINAL_S)
+        except Exception as exc:
+            log.warning("job %s: last events not sent: %s", job_id, exc)
         self._deliver(job_id, result)
 
     def _store_pending(self, job_id: int, result: RunResult) -> None:
@@ -238,7 +267,9 @@ class RunnerAgent:
 
     def _deliver(self, job_id: int, result: RunResult) -> None:
         try:
-            reply = self.api.call(f"/jobs/{job_id}/result", json.loads(result.model_dump_json()))
+            reply = self.api.call(
+                f"/jobs/{job_id}/result", result.model_dump(mode="json"), final_s=FINAL_S
+            )
         except CoordinatorError as exc:
             log.error("job %s: the coordinator refused the result: %s", job_id, exc)
             reply = None

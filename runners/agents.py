@@ -42,9 +42,9 @@ class Agent:
     disabled: bool
 
     def serves(self, wanted: Sequence[str]) -> bool:
-        """A job's labels are all among this agent's labels, name and host name."""
-        own = {*self.labels, self.name, *([self.hostname] if self.hostname else [])}
-        return set(wanted) <= own
+        """A job's labels are all among this agent's labels and its name (the admin gave
+        the name; the host name is the agent's own word, so it does not count)."""
+        return set(wanted) <= {*self.labels, self.name}
 
 
 def agent_record(row: AgentRow) -> Agent:
@@ -69,12 +69,14 @@ class AgentRegistry(Database):
 
     # Agents and their tokens.
 
-    def add_agent(self, name: str) -> str:
-        """A new agent and its token, shown this once: only its hash is kept."""
+    def add_agent(self, name: str, labels: Sequence[str] | None = None) -> str:
+        """A new agent and its token, shown this once: only its hash is kept. With `labels`,
+        the agent may claim only those (a stolen token cannot take other hosts' jobs)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        allowed = json.dumps(sorted(set(labels))) if labels is not None else None
         try:
             with self._write() as s:
-                s.add(AgentRow(name=name, token_hash=hash_token(token)))
+                s.add(AgentRow(name=name, token_hash=hash_token(token), allowed_labels=allowed))
         except IntegrityError as exc:
             raise RunnerError(f"an agent named {name!r} exists; pick another name") from exc
         return token
@@ -92,6 +94,13 @@ class AgentRegistry(Database):
         with self._write() as s:
             row = s.get(AgentRow, agent.id)
             assert row is not None
+            if row.allowed_labels is not None:
+                extra = set(labels) - set(json.loads(row.allowed_labels))
+                if extra:
+                    raise AuthError(
+                        f"{agent.name} may not claim the labels {', '.join(sorted(extra))} "
+                        "(given at `coordinator add-agent --label`)"
+                    )
             row.labels, row.hostname, row.version = (
                 json.dumps(sorted(set(labels))),
                 hostname,
@@ -100,6 +109,16 @@ class AgentRegistry(Database):
             row.slots, row.last_seen = max(1, slots), now()
             s.flush()
             return agent_record(row)
+
+    def served(self, labels: Sequence[str]) -> bool:
+        """Some agent has all these labels, or was given them (it may be offline just now)."""
+        with self._read() as s:
+            rows = s.scalars(select(AgentRow).where(AgentRow.disabled.is_(False))).all()
+        for row in rows:
+            given = json.loads(row.allowed_labels) if row.allowed_labels else []
+            if set(labels) <= {*json.loads(row.labels), *given, row.name}:
+                return True
+        return False
 
     def seen(self, agent: Agent) -> None:
         """The agent is alive (it asked for work): /runners shows it online."""

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -18,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel, Field
 
 from runners.agents import Agent
+from runners.database import now
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
 from runners.result import Event, RunResult
 from runners.store import Job, JobStore
@@ -82,9 +84,16 @@ def router(store: JobStore) -> APIRouter:
 
     @api.post("/agents/register")
     async def register(body: Registration, me: Authed) -> dict[str, Any]:
-        agent = await to_thread.run_sync(
-            store.register, me, body.labels, body.hostname, body.version, body.slots
-        )
+        try:
+            agent = await to_thread.run_sync(
+                store.register, me, body.labels, body.hostname, body.version, body.slots
+            )
+        except AuthError as exc:
+            raise HTTPException(403, str(exc)) from exc
+        # An agent that registers has just started: what its earlier self held is gone.
+        lost = await to_thread.run_sync(store.reconcile, me, now())
+        for job_id in lost:
+            log.warning("job %s lost: %s restarted during it", job_id, me.name)
         return {
             "agent": agent.name,
             "labels": list(agent.labels),
@@ -92,11 +101,13 @@ def router(store: JobStore) -> APIRouter:
         }
 
     @api.post("/lease", response_model=None)
-    async def lease(body: LeaseRequest, me: Authed) -> dict[str, Any] | Response:
+    async def lease(body: LeaseRequest, me: Authed, request: Request) -> dict[str, Any] | Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + body.wait_s
         await to_thread.run_sync(store.seen, me)
         while True:
+            if await request.is_disconnected():  # the agent gave up waiting: lease nothing
+                return Response(status_code=204)
             job = await to_thread.run_sync(store.lease, me)
             if job is not None:
                 log.info("job %s leased by %s", job.id, me.name)
@@ -135,12 +146,24 @@ def router(store: JobStore) -> APIRouter:
     return api
 
 
-def reap_leases(store: JobStore, stop: threading.Event, every_s: float = 2.0) -> None:
-    """Mark lost the jobs whose agent stopped heartbeating (in every replica; once each)."""
+def reap_leases(
+    store: JobStore,
+    stop: threading.Event,
+    every_s: float = 2.0,
+    queue_for: timedelta = timedelta(hours=1),
+) -> None:
+    """Mark lost the jobs whose agent stopped heartbeating, and time out jobs no agent took
+    (in every replica; once each). Agents first get a lease's time to find this replica."""
+    try:
+        store.extend_running()
+    except Exception:
+        log.exception("extending the leases of running jobs failed")
     while not stop.wait(every_s):
         try:
             for job_id in store.expire_leases():
                 log.warning("job %s lost: its agent stopped heartbeating", job_id)
+            for job_id in store.expire_queued(queue_for):
+                log.warning("job %s timed out in the queue: no agent took it", job_id)
         except Exception:  # the database may be away a while; try next round
             log.exception("expiring leases failed")
 

@@ -58,7 +58,7 @@ CAPTURING = ("capturing graphs", "loading")  # long, quiet stages: the stall win
 FATAL = re.compile(
     r"EngineCore failed to start|Engine core initialization failed|WorkerProc failed to start|"
     r"EngineCore encountered a fatal error|WorkerProc hit an exception|"
-    r"Traceback \(most recent call last\)|error code is \d{6}|\bE[A-Z][0-9A-Z]\d{3}:|"
+    r"error code is \d{6}|\bE[A-Z][0-9A-Z]\d{3}:|"
     r"are not supported for now\. Supported architectures|Address already in use|"
     r"address already in use|died unexpectedly|NPU out of memory|"
     r"ACL graph is incompatible with ASCEND_LAUNCH_BLOCKING"
@@ -92,6 +92,7 @@ class LogFollower:
     reached: list[str] = field(default_factory=list)  # every stage, in the order announced
     fatal: str | None = None  # the first fatal line, as logged
     fatal_at: float | None = None  # monotonic time it was read
+    fatal_count: int = 0  # fatal lines so far: a new one after a request is a false-ready
     eager_evidence: str | None = None
     graph_evidence: str | None = None
     compiled_evidence: str | None = None
@@ -130,8 +131,10 @@ class LogFollower:
                 self.last_stage_change = time.monotonic()
         if READY_LINE.search(line):
             self.api_up = True
-        if self.fatal is None and FATAL.search(line) and not BENIGN.search(line):
-            self.fatal, self.fatal_at = line, time.monotonic()
+        if FATAL.search(line) and not BENIGN.search(line):
+            self.fatal_count += 1
+            if self.fatal is None:
+                self.fatal, self.fatal_at = line, time.monotonic()
         if self.eager_evidence is None and (m := EAGER_EVIDENCE.search(line)):
             self.eager_evidence = m.group(0)
         if self.graph_evidence is None and (m := GRAPH_EVIDENCE.search(line)):

@@ -52,6 +52,8 @@ class RunnerConfig:
     port: int = 8000  # 0: a free port each run
     work_dir: Path = field(default_factory=lambda: Path.home() / ".local/state/ascend-oncall")
     model_roots: tuple[str, ...] = ()
+    remote_code: bool = False  # jobs may pass --trust-remote-code
+    extra_env: tuple[tuple[str, str], ...] = ()  # this slot's own (HCCL_IF_BASE_PORT)
     budgets: Budgets = field(default_factory=Budgets)
 
     @property
@@ -106,7 +108,7 @@ def run_playbook(
     cancel = cancel or threading.Event()
     run = _Run(spec, config, notify)
     try:
-        spec = check(spec, config.model_roots)
+        spec = check(spec, config.model_roots, remote_code=config.remote_code)
     except SpecError as exc:
         run.enter(Phase.DONE)
         run.result.status, run.result.verdict = "blocked", f"refused: {exc}"
@@ -132,6 +134,7 @@ def run_playbook(
         "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
         # vLLM's own engine timeout (600 s) must not cut our budget short.
         "VLLM_ENGINE_READY_TIMEOUT_S": str(int(config.budgets.startup_s)),
+        **dict(config.extra_env),
         **env_overrides,
     }
     try:
@@ -141,16 +144,20 @@ def run_playbook(
         run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
         run.result.first_error = FirstError(signature=str(exc))
         return run.result
-    environment = _capture_environment(run)
-    notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
-    run.launched = time.monotonic()
-    run.enter(Phase.STARTING, shlex.join(argv))
     follower = LogFollower(log_path)
-    base = f"http://{config.host}:{port}"
-    with httpx.Client() as client:
-        status = _start(run, proc, follower, client, base, cancel)
-        if status is None:
-            status = _smokes(run, proc, follower, client, base, cancel)
+    try:
+        environment = _capture_environment(run)
+        notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
+        run.launched = time.monotonic()
+        run.enter(Phase.STARTING, shlex.join(argv))
+        base = f"http://{config.host}:{port}"
+        with httpx.Client() as client:
+            status = _start(run, proc, follower, client, base, cancel)
+            if status is None:
+                status = _smokes(run, proc, follower, client, base, cancel)
+    except BaseException:
+        proc.stop(config.budgets.stop_grace_s)  # whatever went wrong here, no server stays
+        raise
     stop_offset = follower.offset
     run.enter(Phase.STOPPING)
     sent = proc.stop(config.budgets.stop_grace_s)
@@ -250,10 +257,13 @@ def _smokes(
     kinds = [("text", Phase.SMOKE_TEXT)] + ([("image", Phase.SMOKE_IMAGE)] if run.spec.vl else [])
     served = run.result.served_model or run.spec.model
     budgets = run.config.budgets
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # A request in flight when the run is cancelled is not waited for: stopping the server
+    # ends it (the pool is not joined).
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
         for kind, phase in kinds:
             run.enter(phase)
-            fatal_before = follower.fatal
+            fatal_before = follower.fatal_count
             future: Future[smoke.Reply] = pool.submit(
                 smoke.chat, client, base, served, kind == "image", budgets.request_s
             )
@@ -264,28 +274,34 @@ def _smokes(
             reply = future.result()
             run.result.smoke[kind] = reply.to_dict()
             if not reply.ok:
-                _settle(follower, budgets.fatal_grace_s, proc)
+                _settle(follower, budgets.fatal_grace_s, proc, cancel)
                 return "failed"
             # A reply is not enough: the engine may die right after it (false-ready).
             deadline = time.monotonic() + budgets.settle_s
             while time.monotonic() < deadline:
                 follower.poll()
-                if follower.fatal != fatal_before or proc.exited() is not None:
+                if follower.fatal_count > fatal_before or proc.exited() is not None:
                     run.note("the server failed right after answering")
-                    _settle(follower, budgets.fatal_grace_s, proc)
+                    _settle(follower, budgets.fatal_grace_s, proc, cancel)
                     return "failed"
+                if cancel.is_set():
+                    return "cancelled"
                 time.sleep(budgets.poll_s)
             if smoke.health(client, base) != 200:
                 run.note("/health no longer answers 200 after the request")
                 return "failed"
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return "passed"
 
 
-def _settle(follower: LogFollower, grace_s: float, proc: server.Server) -> None:
+def _settle(
+    follower: LogFollower, grace_s: float, proc: server.Server, cancel: threading.Event
+) -> None:
     """Let a dying server finish writing its traceback (it exits on its own, or the log
     goes quiet for a second), bounded by `grace_s`."""
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not cancel.is_set():
         follower.poll()
         if proc.exited() is not None or follower.quiet_for() > 1.0:
             break

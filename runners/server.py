@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -81,10 +82,16 @@ def _has_marker(pid: int, run_id: str) -> bool:
     return f"{MARKER}={run_id}".encode() in environ.split(b"\0")
 
 
+_PRIVATE = re.compile(r"^(ONCALL_|SLACK_)|TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL", re.I)
+_HUB_TOKENS = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MODELSCOPE_API_TOKEN"}  # gated weights
+
+
 def host_environment() -> dict[str, str]:
     """The agent's own environment, which the server inherits: on an Ascend host it holds
-    what CANN's set_env.sh exported (library paths, ASCEND_* locations)."""
-    return dict(os.environ)  # noqa: TID251
+    what CANN's set_env.sh exported (library paths, ASCEND_* locations). The agent's token,
+    the bot's settings and other secrets stay behind; a hub token for gated weights goes."""
+    env = dict(os.environ)  # noqa: TID251
+    return {k: v for k, v in env.items() if k in _HUB_TOKENS or not _PRIVATE.search(k)}
 
 
 def port_in_use(host: str, port: int) -> str | None:
@@ -117,6 +124,7 @@ class Server:
     run_id: str
     log_path: Path
     record: Path | None
+    cwd: Path | None = None
 
     @property
     def pgid(self) -> int:
@@ -145,8 +153,12 @@ class Server:
                     break
                 time.sleep(0.05)
         self.popen.poll()
-        if not self.members() and self.record is not None:
-            self.record.unlink(missing_ok=True)
+        if not self.members():
+            if self.record is not None:
+                self.record.unlink(missing_ok=True)
+            if self.cwd is not None:
+                with contextlib.suppress(OSError):
+                    self.cwd.rmdir()  # only if the server left nothing in it
         return sent
 
 
@@ -162,6 +174,9 @@ def launch(
         raise LaunchError(f"`{argv[0]}` is not an executable on this host (check --vllm-cmd)")
     run_id = uuid.uuid4().hex
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # An empty working directory: a model "name" that is a relative path finds nothing.
+    cwd = log_path.parent / f"cwd-{run_id[:12]}"
+    cwd.mkdir()
     with log_path.open("ab") as log:
         try:
             popen = subprocess.Popen(
@@ -172,6 +187,7 @@ def launch(
                 env={**env, MARKER: run_id},
                 start_new_session=True,
                 close_fds=True,
+                cwd=cwd,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
@@ -192,7 +208,7 @@ def launch(
                 }
             )
         )
-    return Server(popen, run_id, log_path, record)
+    return Server(popen, run_id, log_path, record, cwd)
 
 
 def clean_leftovers(records: Path, grace_s: float = 10.0) -> list[str]:
@@ -214,7 +230,8 @@ def clean_leftovers(records: Path, grace_s: float = 10.0) -> list[str]:
         ours = [pid for pid in group_members(pgid) if _has_marker(pid, run_id)]
         if ours:
             for sig in (signal.SIGTERM, signal.SIGKILL):
-                for pid in ours:
+                # Asked again before each signal: a pid that has exited may be reused.
+                for pid in [p for p in group_members(pgid) if _has_marker(p, run_id)]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, sig)
                 deadline = time.monotonic() + grace_s

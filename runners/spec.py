@@ -33,13 +33,31 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 MAX_JSON = 2000
 
 
+_JSON_WORD = re.compile(r"[A-Za-z0-9_.:+-]{0,100}")
+_CODE_KEYS = {"auto_map"}  # a config naming Python modules to import
+
+
+def _plain(value: object) -> bool:
+    """Numbers, booleans, and words: no string that could be a path, a URL or a model."""
+    if isinstance(value, dict):
+        return all(
+            _JSON_WORD.fullmatch(k) and k not in _CODE_KEYS and _plain(v) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, str):
+        return _JSON_WORD.fullmatch(value) is not None
+    return value is None or isinstance(value, bool | int | float)
+
+
 def _is_json(value: str) -> bool:
     if len(value) > MAX_JSON:
         return False
     try:
-        return isinstance(json.loads(value), dict | list)
+        parsed = json.loads(value)
     except ValueError:
         return False
+    return isinstance(parsed, dict | list) and _plain(parsed)
 
 
 def _choice(*names: str) -> Callable[[str], bool]:
@@ -53,7 +71,10 @@ def _match(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 INT, FLOAT, NAME, SIZE = _match(_INT), _match(_FLOAT), _match(_NAME), _match(_SIZE)
 
 # Flags a job may pass to `vllm serve`, with a check of their value (None: takes no value).
-# --host and --port are the runner's own; anything naming a file or a plugin is left out.
+# --host and --port are the runner's own. Left out: anything that names a file, a plugin or
+# a second model (--chat-template, --speculative-config, --tokenizer); JSON values may hold
+# no path or name (`_plain`). --trust-remote-code runs the model repo's own Python on the
+# host: only where the operator allowed it (REMOTE_CODE).
 FLAGS: dict[str, Callable[[str], bool] | None] = {
     "--tensor-parallel-size": INT,
     "--data-parallel-size": INT,
@@ -70,14 +91,12 @@ FLAGS: dict[str, Callable[[str], bool] | None] = {
     "--dtype": _choice("auto", "bfloat16", "float16", "half", "float32", "float"),
     "--load-format": _choice("auto", "dummy", "safetensors", "pt", "npcache"),
     "--quantization": NAME,
-    "--trust-remote-code": None,
     "--served-model-name": NAME,
     "--generation-config": _choice("auto", "vllm"),
     "--compilation-config": _is_json,
     "--additional-config": _is_json,
     "--limit-mm-per-prompt": _is_json,
     "--hf-overrides": _is_json,
-    "--speculative-config": _is_json,
     "--mm-processor-cache-gb": FLOAT,
     "--no-enable-prefix-caching": None,
     "--enable-prefix-caching": None,
@@ -89,6 +108,7 @@ FLAGS: dict[str, Callable[[str], bool] | None] = {
     "--tool-call-parser": NAME,
     "--enable-auto-tool-choice": None,
 }
+REMOTE_CODE = "--trust-remote-code"
 ALIASES = {
     "-tp": "--tensor-parallel-size",
     "--tp": "--tensor-parallel-size",
@@ -155,8 +175,9 @@ class JobSpec(BaseModel):
         return " ".join(words)
 
 
-def check_args(args: Sequence[str]) -> tuple[str, ...]:
-    """Serve arguments in canonical form (`--flag value`), or SpecError naming the culprit."""
+def check_args(args: Sequence[str], remote_code: bool = False) -> tuple[str, ...]:
+    """Serve arguments in canonical form (`--flag value`), or SpecError naming the culprit.
+    `remote_code`: the operator lets jobs pass --trust-remote-code."""
     out: list[str] = []
     items = list(args)
     i = 0
@@ -168,6 +189,17 @@ def check_args(args: Sequence[str]) -> tuple[str, ...]:
             flag = "--" + flag[2:].replace("_", "-")
         if flag in ("--host", "--port"):
             raise SpecError(f"`{flag}` is the runner's own: it picks a free port on the host")
+        if flag == REMOTE_CODE:
+            if not remote_code:
+                raise SpecError(
+                    "`--trust-remote-code` runs the model repository's own code on the host; "
+                    "the operator has not allowed it (ONCALL_ALLOW_REMOTE_CODE)"
+                )
+            if eq:
+                raise SpecError(f"`{flag}` takes no value")
+            out.append(flag)
+            i += 1
+            continue
         if flag not in FLAGS:
             raise SpecError(
                 f"`{word[:60]}` is not an allowed serve argument; allowed: "
@@ -234,7 +266,12 @@ def check_labels(labels: Iterable[str]) -> tuple[str, ...]:
     return out
 
 
-def check(spec: JobSpec, model_roots: Iterable[str] = (), strict_paths: bool = True) -> JobSpec:
+def check(
+    spec: JobSpec,
+    model_roots: Iterable[str] = (),
+    strict_paths: bool = True,
+    remote_code: bool = False,
+) -> JobSpec:
     """The spec, canonical, or SpecError. `strict_paths=False` (the bot, which cannot see
     the hosts' disks) lets any absolute path through when no roots are configured."""
     roots = list(model_roots)
@@ -252,7 +289,7 @@ def check(spec: JobSpec, model_roots: Iterable[str] = (), strict_paths: bool = T
     return spec.model_copy(
         update={
             "model": model,
-            "args": check_args(spec.args),
+            "args": check_args(spec.args, remote_code),
             "env": check_env(spec.env),
             "labels": check_labels(spec.labels),
         }
@@ -265,7 +302,7 @@ _QUOTES = str.maketrans(
 )
 
 
-def parse_command(playbook: Playbook, text: str) -> JobSpec:
+def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> JobSpec:
     """`/smoke <model> [--vl] [--tp N] [--env K=V] [serve args...] [on <host or label>]`,
     `/fallback <name[=value]> <model> ...`; Slack's curly quotes and dashes are undone."""
     try:
@@ -311,6 +348,7 @@ def parse_command(playbook: Playbook, text: str) -> JobSpec:
             labels=tuple(labels),
         ),
         strict_paths=False,
+        remote_code=remote_code,
     )
 
 

@@ -33,8 +33,10 @@ class Status(StrEnum):
 VERDICTS = (Status.PASSED, Status.FAILED, Status.TIMEOUT, Status.CANCELLED, Status.BLOCKED)
 
 STATUS_MOVES: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.RUNNING: frozenset({*VERDICTS, Status.LOST}),
+    # Queued too long with no agent to take it: timeout.
+    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED, Status.TIMEOUT}),
+    # Back to the queue: leased to an agent that never started it (it restarted).
+    Status.RUNNING: frozenset({*VERDICTS, Status.LOST, Status.QUEUED}),
     **{s: frozenset() for s in (*VERDICTS, Status.LOST)},
 }
 

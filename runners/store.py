@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from runners.agents import Agent, AgentRegistry, agent_record, aware
 from runners.database import connect, safe_url
 from runners.database import now as _now
-from runners.errors import CoordinatorError, RunnerError
+from runners.errors import CoordinatorError, InvalidTransition, RunnerError
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
-from runners.states import Status, advance
+from runners.states import VERDICTS, Status, advance
 from runners.tables import AgentRow, EventRow, JobRow, migrate
 
 
@@ -175,6 +175,42 @@ class JobStore(AgentRegistry):
             updated_at=aware(row.updated_at),
         )
 
+    def reconcile(self, agent: Agent, since: datetime) -> list[int]:
+        """Jobs leased to `agent` before `since`, when it (re)started: its earlier self's.
+        Never started: back to the queue; started: lost now, not a lease later. Returns
+        the ids lost."""
+        with self._read() as s:
+            rows = s.execute(
+                select(JobRow.id).where(
+                    JobRow.agent_id == agent.id,
+                    JobRow.status == Status.RUNNING.value,
+                    JobRow.leased_at < since,
+                )
+            ).all()
+        lost = []
+        for (job_id,) in rows:
+            with self._write() as s:
+                row = s.get(JobRow, job_id, with_for_update=True)
+                if row is None or row.status != Status.RUNNING.value or row.agent_id != agent.id:
+                    continue
+                started = s.scalar(
+                    select(EventRow.id)
+                    .where(EventRow.job_id == job_id, EventRow.phase != "queued")
+                    .limit(1)
+                )
+                if started is None:
+                    row.status = advance(Status.RUNNING, Status.QUEUED).value
+                    row.agent_id, row.lease_expires, row.phase = None, None, "queued"
+                    note = f"back in the queue: {agent.name} never started it"
+                else:
+                    row.status = advance(Status.RUNNING, Status.LOST).value
+                    note = f"{agent.name} restarted during the job"
+                    lost.append(job_id)
+                row.version += 1
+                row.updated_at = _now()
+                s.add(EventRow(job_id=job_id, kind="note", phase=row.phase, message=note))
+        return lost
+
     def lease(self, agent: Agent) -> Job | None:
         """The oldest queued job this agent serves, now running on it; None if there is none
         or the agent has no free slot. The conditional update is what stops a second agent
@@ -194,7 +230,7 @@ class JobStore(AgentRegistry):
                 select(JobRow.id, JobRow.labels)
                 .where(JobRow.status == Status.QUEUED.value)
                 .order_by(JobRow.id)
-                .limit(200)
+                .limit(1000)
             ).all()
         for job_id, labels in queued:
             if not agent.serves(json.loads(labels)):
@@ -207,6 +243,7 @@ class JobStore(AgentRegistry):
                         status=advance(Status.QUEUED, Status.RUNNING).value,
                         agent_id=agent.id,
                         lease_expires=now + self.lease_for,
+                        leased_at=now,
                         phase="preflight",
                         updated_at=now,
                         version=JobRow.version + 1,
@@ -228,7 +265,8 @@ class JobStore(AgentRegistry):
         return None
 
     def _owned(self, s: Session, agent: Agent, job_id: int) -> JobRow:
-        row = s.get(JobRow, job_id)
+        # Locked (PostgreSQL): the reaper, a cancel and the agent change the same row.
+        row = s.get(JobRow, job_id, with_for_update=True)
         if row is None or row.agent_id != agent.id:
             raise CoordinatorError(f"job {job_id} is not leased to {agent.name}")
         return row
@@ -240,8 +278,9 @@ class JobStore(AgentRegistry):
             row = self._owned(s, agent, job_id)
             if row.status == Status.RUNNING.value:
                 row.lease_expires = now + self.lease_for
-                if log_tail:
-                    row.log_tail = json.dumps(list(log_tail)[-40:])
+                tail = json.dumps(list(log_tail)[-40:])
+                if log_tail and tail != row.log_tail:  # news for the status message
+                    row.log_tail = tail
                     row.version += 1
             s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
             s.flush()
@@ -267,7 +306,7 @@ class JobStore(AgentRegistry):
                     row.stage = e.stage
             if row.status == Status.RUNNING.value:
                 row.lease_expires = now + self.lease_for
-            row.version += 1
+                row.version += 1  # a finished job's thread is not told again
             row.updated_at = now
 
     def finish(self, agent: Agent, job_id: int, result: RunResult) -> Job:
@@ -279,16 +318,9 @@ class JobStore(AgentRegistry):
             if current.final and current is not Status.LOST:
                 return self._job(s, row)
             new = Status(result.status)
-            if current is Status.LOST:
-                if new not in (
-                    Status.PASSED,
-                    Status.FAILED,
-                    Status.TIMEOUT,
-                    Status.CANCELLED,
-                    Status.BLOCKED,
-                ):
-                    raise CoordinatorError(f"{new} is not a verdict")
-            else:
+            if new not in VERDICTS:
+                raise InvalidTransition(f"a result's status is a verdict, not {new}")
+            if current is not Status.LOST:  # a lost job takes the verdict its agent brings
                 advance(current, new)
             row.status, row.result = new.value, result.model_dump_json()
             row.phase, row.stage = result.phase, result.stage
@@ -304,7 +336,7 @@ class JobStore(AgentRegistry):
     def cancel(self, job_id: int, by: str | None) -> Job | None:
         """A queued job is cancelled at once; a running one is asked to stop on its host."""
         with self._write() as s:
-            row = s.get(JobRow, job_id)
+            row = s.get(JobRow, job_id, with_for_update=True)
             if row is None:
                 return None
             status = Status(row.status)
@@ -333,6 +365,47 @@ class JobStore(AgentRegistry):
             row.updated_at = _now()
             s.flush()
             return self._job(s, row)
+
+    def extend_running(self) -> None:
+        """A coordinator starting up: agents get a whole lease to find it again before
+        their jobs count as lost (it may have been down longer than a lease)."""
+        with self._write() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.status == Status.RUNNING.value)
+                .values(lease_expires=_now() + self.lease_for)
+            )
+
+    def expire_queued(self, older_than: timedelta) -> list[int]:
+        """Jobs no agent took in time (no agent has their labels, or all are away)."""
+        cutoff = _now() - older_than
+        with self._read() as s:
+            ids = s.scalars(
+                select(JobRow.id).where(
+                    JobRow.status == Status.QUEUED.value, JobRow.created_at < cutoff
+                )
+            ).all()
+        expired = []
+        for job_id in ids:
+            with self._write() as s:
+                row = s.get(JobRow, job_id, with_for_update=True)
+                if row is None or row.status != Status.QUEUED.value:
+                    continue
+                spec = JobSpec.model_validate_json(row.spec)
+                row.status = advance(Status.QUEUED, Status.TIMEOUT).value
+                row.phase = "done"
+                wanted = f" with labels {', '.join(spec.labels)}" if spec.labels else ""
+                minutes = older_than.total_seconds() / 60
+                row.result = RunResult(
+                    playbook=spec.playbook,
+                    status="timeout",
+                    phase="queued",
+                    verdict=f"no agent{wanted} took this job in {minutes:.0f} min",
+                ).model_dump_json()
+                row.version += 1
+                row.updated_at = _now()
+                expired.append(job_id)
+        return expired
 
     def expire_leases(self) -> list[int]:
         """Running jobs whose agent went quiet past the lease: lost. Returns their ids."""
@@ -411,6 +484,21 @@ class JobStore(AgentRegistry):
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.message_ts.is_(None))
                 .values(message_ts="")
+            )
+        return getattr(won, "rowcount", 0) == 1
+
+    def claim_verdict(self, job: Job) -> bool:
+        """True once per final status: the verdict of a lost job that later finishes is
+        posted again, the same verdict never twice."""
+        with self._write() as s:
+            won = s.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job.id,
+                    JobRow.status == job.status.value,
+                    (JobRow.shown_status.is_(None)) | (JobRow.shown_status != job.status.value),
+                )
+                .values(shown_status=job.status.value)
             )
         return getattr(won, "rowcount", 0) == 1
 

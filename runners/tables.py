@@ -30,6 +30,8 @@ class AgentRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     labels: Mapped[str] = mapped_column(Text, default="[]")
+    # Labels the admin gave it (`add-agent --label`): it may claim no others. None: any.
+    allowed_labels: Mapped[str | None] = mapped_column(Text)
     hostname: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[str | None] = mapped_column(String(64))
     slots: Mapped[int] = mapped_column(Integer, default=1)
@@ -50,6 +52,7 @@ class JobRow(Base):
     stage: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("runner_agents.id"))
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    leased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     result: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str] = mapped_column(Text, default="[]")
@@ -63,6 +66,7 @@ class JobRow(Base):
     request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
     notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
+    shown_status: Mapped[str | None] = mapped_column(String(16))  # whose verdict was posted
 
 
 class EventRow(Base):

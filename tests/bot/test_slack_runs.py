@@ -71,7 +71,7 @@ class Runs:
         self.agent: subprocess.Popen[bytes] | None = None
 
     def start_agent(self, *labels: str) -> None:
-        token = self.store.add_agent("npu-01")
+        token = self.store.add_agent("npu-01", list(labels) or None)
         env = {
             **os.environ,
             "ONCALL_RUNNER_DIR": str(self.tmp / "runner"),
@@ -228,6 +228,7 @@ def test_cancel_button_stops_the_job_on_its_host(runs: Runs, fake_slack: FakeSla
 def test_only_allowed_people_dispatch_and_refusals_are_audited(
     runs: Runs, fake_slack: FakeSlack
 ) -> None:
+    runs.store.add_agent("npu", ["a2"])
     response = dispatch(
         runs.app, p.slash("/smoke", "org/model", f"{fake_slack.url}/r", user="U0MALLORY"), FORM
     )
@@ -239,7 +240,9 @@ def test_only_allowed_people_dispatch_and_refusals_are_audited(
     response = dispatch(runs.app, p.slash("/fallback", "", f"{fake_slack.url}/r"), FORM)
     assert "/fallback <name[=value]>" in str(response.body)
     assert runs.store.job(1) is None, "nothing was queued"
-    assert [a["allowed"] for a in runs.store.dispatches()] == [False, False]
+    response = dispatch(runs.app, p.slash("/smoke", "org/m on a3", f"{fake_slack.url}/r"), FORM)
+    assert "No agent has the labels a3" in str(response.body)
+    assert [a["allowed"] for a in runs.store.dispatches()] == [False, False, False]
 
 
 def test_members_of_an_allowed_user_group_may_dispatch(
@@ -248,6 +251,7 @@ def test_members_of_an_allowed_user_group_may_dispatch(
     fake_slack.groups["S0NPU"] = ["U0BOB"]
     settings = slack_settings(fake_slack, database_url, dispatch_groups=["S0NPU"])
     r = Runs(settings, oncall, tmp_path)
+    r.store.add_agent("npu")
     try:
         ok = dispatch(
             r.app, p.slash("/eager", "org/model", f"{fake_slack.url}/r", user="U0BOB"), FORM
@@ -278,6 +282,7 @@ def test_runners_lists_agents_with_their_labels_and_health(
 def test_a_triage_answer_offers_a_run_and_the_form_dispatches_it(
     runs: Runs, fake_slack: FakeSlack
 ) -> None:
+    runs.store.add_agent("npu")
     paste = "vllm serve Qwen/Qwen3-8B --port 8000\nRuntimeError: call aclnnFusedInferAttentionScoreV3 failed, error code is 561002"
     dispatch(runs.app, p.slash("/triage", paste, f"{fake_slack.url}/respond/1"), FORM)
     (answer,) = fake_slack.wait_for("chat.postMessage")

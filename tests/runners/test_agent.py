@@ -211,3 +211,30 @@ def test_two_coordinator_replicas_on_postgresql_share_the_agents_work(tmp_path: 
             assert {job.agent for job in done} == {"npu-0", "npu-1"}
         finally:
             host.close()
+
+
+def test_a_stopped_agent_stops_its_server_and_reports_the_job_cancelled(host: Host) -> None:
+    host.coordinator()
+    agent = host.agent(host.store.add_agent("npu"))
+    job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
+    wait_for(lambda: (j := host.store.job(job.id)) and j.stage == "capturing graphs", 30, "capture")
+    groups = server_groups(host)
+    agent.send_signal(signal.SIGTERM)  # systemctl stop
+    assert agent.wait(30) == 0
+    done = host.finished(job.id, timeout=10)
+    assert done.status is Status.CANCELLED, host.logs()
+    assert not any(group_members(g) for g in groups)
+
+
+def test_a_restarted_agent_gives_up_the_job_it_was_running_at_once(host: Host) -> None:
+    host.coordinator()
+    token = host.store.add_agent("npu")
+    agent = host.agent(token)
+    job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
+    wait_for(lambda: (j := host.store.job(job.id)) and j.stage == "capturing graphs", 30, "capture")
+    agent.send_signal(signal.SIGKILL)
+    agent.wait(5)
+    host.agent(token)  # back before the lease (5 s) runs out
+    lost = host.finished(job.id, timeout=4)
+    assert lost.status is Status.LOST
+    assert any("restarted during the job" in e.message for e in host.store.events(job.id))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot.run_blocks import verdict_blocks
 from runners import FirstError, JobSpec, RunResult, Status, redact
+from runners.redact import redact_data
+from runners.server import host_environment
 from runners.store import Job
 
 
@@ -57,3 +61,25 @@ def test_a_verdict_shows_no_secret_from_the_log() -> None:
     )  # fmt: skip
     shown = str(verdict_blocks(job, None))
     assert "hf_abc" not in shown and "xoxb-" not in shown and "[redacted]" in shown
+
+
+def test_redacting_data_keeps_it_data() -> None:
+    data = {
+        "argv": ["--hf-overrides", '{"note":"token=abcd\\"}'],
+        "n": 3,
+        "tail": ["password=xyz1"],
+    }
+    out = redact_data(data)
+    assert json.loads(json.dumps(out))["n"] == 3
+    assert "xyz1" not in json.dumps(out) and "abcd" not in json.dumps(out)
+
+
+def test_the_server_never_inherits_the_agents_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONCALL_AGENT_TOKEN", "oncall_secret")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("DB_PASSWORD", "pw")
+    monkeypatch.setenv("HF_TOKEN", "hf_for_gated_weights")
+    monkeypatch.setenv("ASCEND_TOOLKIT_HOME", "/usr/local/Ascend/ascend-toolkit/latest")
+    env = host_environment()
+    assert not {"ONCALL_AGENT_TOKEN", "SLACK_BOT_TOKEN", "DB_PASSWORD"} & set(env)
+    assert env["HF_TOKEN"] == "hf_for_gated_weights" and "ASCEND_TOOLKIT_HOME" in env

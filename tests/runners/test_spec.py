@@ -58,6 +58,10 @@ def test_fallbacks_name_their_change_and_replace_the_flag_they_set() -> None:
         ("smoke", "org/m --port 9000", "runner's own"),
         ("smoke", "org/m --host 0.0.0.0", "runner's own"),
         ("smoke", "org/m --chat-template /etc/passwd", "not an allowed serve argument"),
+        ("smoke", "org/m --trust-remote-code", "has not allowed it"),
+        ("smoke", 'org/m --speculative-config \'{"model":"x"}\'', "not an allowed serve"),
+        ("smoke", 'org/m -O \'{"debug_dump_path":"/tmp/x"}\'', "not a valid value"),
+        ("smoke", 'org/m --hf-overrides \'{"auto_map":{"a":"evil.py"}}\'', "not a valid"),
         ("smoke", "org/m --max-model-len 8k;rm", "not a valid value"),
         ("smoke", "org/m --compilation-config '{broken'", "not a valid value"),
         ("smoke", "org/m --env LD_PRELOAD=/tmp/x.so", "not an allowed environment"),
@@ -150,3 +154,11 @@ def test_any_command_text_parses_to_a_checked_spec_or_a_clear_refusal(text: str)
 def test_every_fallback_is_known_by_name() -> None:
     for name in ("torchdynamo-disable", "hccl-aiv", "max-model-len=8192", "text-only"):
         assert find_fallback(name)[0].name == name.split("=")[0]
+
+
+def test_remote_code_only_where_the_operator_allows_it() -> None:
+    spec = parse_command("smoke", "org/m --trust-remote-code", remote_code=True)
+    assert spec.args == ("--trust-remote-code",)
+    with pytest.raises(SpecError, match="ONCALL_ALLOW_REMOTE_CODE"):
+        check(spec)  # an agent that does not allow it refuses the job itself
+    assert check(spec, remote_code=True) == spec

@@ -7,12 +7,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from runners import AuthError, CoordinatorError, InvalidTransition, JobSpec, RunResult, Status
+from runners import (
+    AuthError,
+    CoordinatorError,
+    Event,
+    InvalidTransition,
+    JobSpec,
+    RunResult,
+    Status,
+)
 from runners.store import JobStore, open_jobs
 from tests.databases import KINDS, database
 
@@ -153,3 +162,45 @@ def test_every_dispatch_is_audited(store: JobStore) -> None:
     store.audit(source="slash", command="/smoke x; rm", allowed=False, reason="bad", user_id="U2")
     rows = store.dispatches()
     assert [(r["user"], r["allowed"]) for r in rows] == [("U2", False), ("U1", True)]
+
+
+def test_a_restarted_agent_gives_back_what_it_never_started(store: JobStore) -> None:
+    me = agent(store, "host")
+    untouched, started = store.submit(spec("org/a")), store.submit(spec("org/b"))
+    two_slots = store.register(me, (), "host", "1", 2)
+    assert store.lease(two_slots) and store.lease(two_slots)
+    store.add_events(me, started.id, [Event(kind="phase", phase="preflight")])
+    lost = store.reconcile(me, datetime.now(UTC) + timedelta(seconds=1))
+    assert lost == [started.id]
+    assert store.job(untouched.id).status is Status.QUEUED  # type: ignore[union-attr]
+    assert store.job(started.id).status is Status.LOST  # type: ignore[union-attr]
+
+
+def test_jobs_nobody_takes_time_out_in_the_queue(store: JobStore) -> None:
+    job = store.submit(spec(labels=("a3",)))
+    assert store.expire_queued(timedelta(hours=1)) == []
+    assert store.expire_queued(timedelta(seconds=-1)) == [job.id]
+    timed_out = store.job(job.id)
+    assert timed_out and timed_out.status is Status.TIMEOUT and timed_out.result
+    assert "no agent with labels a3" in timed_out.result.verdict
+
+
+def test_a_verdict_is_shown_once_and_idle_chatter_changes_nothing(store: JobStore) -> None:
+    me = agent(store, "host")
+    job = store.submit(spec())
+    store.lease(me)
+    beat = store.heartbeat(me, job.id, ["INFO loading"])
+    assert store.heartbeat(me, job.id, ["INFO loading"]).version == beat.version
+    done = store.finish(me, job.id, RunResult(playbook="smoke", status="passed", phase="x"))
+    store.add_events(me, job.id, [Event(kind="note", phase="done", message="late")])
+    assert store.job(job.id).version == done.version  # type: ignore[union-attr]
+    assert [store.claim_verdict(done), store.claim_verdict(done)] == [True, False]
+
+
+def test_an_agent_may_claim_only_the_labels_it_was_given(store: JobStore) -> None:
+    token = store.add_agent("npu-a2", ["a2", "tp8"])
+    me = store.agent_for(token)
+    assert store.register(me, ("a2",), "h", "1", 1).labels == ("a2",)
+    with pytest.raises(AuthError, match="may not claim the labels a3"):
+        store.register(me, ("a2", "a3"), "h", "1", 1)
+    assert store.served(("a2",)) and not store.served(("a3",))

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("labels", sa.Text, nullable=False),
+        sa.Column("allowed_labels", sa.Text),
         sa.Column("hostname", sa.String(255)),
         sa.Column("version", sa.String(64)),
         sa.Column("slots", sa.Integer, nullable=False),
@@ -42,6 +43,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(64)),
         sa.Column("agent_id", sa.Integer, sa.ForeignKey("runner_agents.id")),
         sa.Column("lease_expires", sa.DateTime(timezone=True)),
+        sa.Column("leased_at", sa.DateTime(timezone=True)),
         sa.Column("cancel_requested", sa.Boolean, nullable=False),
         sa.Column("result", sa.Text),
         sa.Column("log_tail", sa.Text, nullable=False),
@@ -54,6 +56,7 @@ def upgrade() -> None:
         sa.Column("request_key", sa.String(200), unique=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("notified_version", sa.Integer, nullable=False),
+        sa.Column("shown_status", sa.String(16)),
     )
     op.create_table(
         "runner_events",
