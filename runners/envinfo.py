@@ -3,11 +3,11 @@ the serving stack, the NPUs (`npu-smi info`), and the launch's env overrides."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
+import json
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ("vllm", "vllm_ascend", "torch", "torch_npu", "transformers", "triton_ascend")
@@ -19,22 +19,62 @@ DISTRIBUTIONS = {
 NPU_SMI_LINES = 40
 
 
-def _version(module: str) -> str | None:
-    for name in (DISTRIBUTIONS.get(module, module), module):
+# Run by the server's own interpreter: what `vllm serve` will import, not what the agent's
+# environment happens to hold (vLLM often lives in another venv).
+_PROBE = """
+import importlib.metadata as m, importlib.util as u, json, sys
+out = {}
+for mod, dist in json.loads(sys.argv[1]).items():
+    version = None
+    for name in (dist, mod):
         try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+            version = m.version(name)
+            break
+        except m.PackageNotFoundError:
+            pass
+    try:
+        spec = u.find_spec(mod)
+    except (ImportError, ValueError):
+        spec = None
+    out[mod] = {"version": version, "path": spec.origin if spec else None}
+print(json.dumps({"python": sys.version.split()[0], "packages": out}))
+"""
+
+
+def server_python(vllm_cmd: list[str]) -> str | None:
+    """The interpreter that runs `vllm_cmd`: named first, or on its script's #! line."""
+    exe = shutil.which(vllm_cmd[0])
+    if exe is None:
+        return None
+    if "python" in Path(exe).name:
+        return exe
+    try:
+        with Path(exe).open("rb") as f:
+            first = f.readline(300).decode("utf-8", "replace")
+    except OSError:
+        return None
+    if first.startswith("#!") and "python" in first:
+        words = first[2:].split()
+        return words[-1] if words[0].endswith("/env") else words[0]
     return None
 
 
-def _origin(module: str) -> str | None:
-    """Where `import module` would come from, without importing it (torch takes seconds)."""
+def packages(vllm_cmd: list[str], timeout_s: float = 60.0) -> tuple[str | None, dict[str, Any]]:
+    """(python version, {module: {version, path}}) as the server's interpreter sees them."""
+    python = server_python(vllm_cmd)
+    if python is None:
+        return None, {}
+    wanted = {m: DISTRIBUTIONS.get(m, m) for m in PACKAGES}
     try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    return spec.origin if spec else None
+        out = subprocess.run(
+            [python, "-c", _PROBE, json.dumps(wanted)],
+            capture_output=True, text=True, timeout=timeout_s, check=False,
+        )  # fmt: skip
+        found = json.loads(out.stdout)
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None, {}
+    modules = {k: v for k, v in found["packages"].items() if v["version"] or v["path"]}
+    return str(found["python"]), modules
 
 
 def npu_summary(timeout_s: float = 20.0) -> str | None:
@@ -64,12 +104,12 @@ def server_version(vllm_cmd: list[str], timeout_s: float = 60.0) -> str | None:
 
 
 def capture(vllm_cmd: list[str]) -> dict[str, Any]:
-    packages = {m: {"version": _version(m), "path": _origin(m)} for m in PACKAGES}
+    python, modules = packages(vllm_cmd)
     return {
         "host": platform.node(),
-        "python": platform.python_version(),
+        "python": python,
         "vllm_cmd": " ".join(vllm_cmd),
         "vllm_cmd_version": server_version(vllm_cmd),
-        "packages": {m: v for m, v in packages.items() if v["version"] or v["path"]},
+        "packages": modules,
         "npu": npu_summary(),
     }

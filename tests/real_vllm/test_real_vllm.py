@@ -221,6 +221,10 @@ def test_healthy_eager_smoke_passes_answers_and_leaves_nothing_behind(
     assert "graph" not in result.evidence
     assert result.ready_s is not None and 5.0 < result.ready_s < REAL.startup_s
     assert "0.32.0" in (result.environment.get("vllm_cmd_version") or "")
+    # Versions and import paths as the server's own interpreter sees them (another venv).
+    vllm = result.environment["packages"]["vllm"]
+    venv = str(Path(str(VLLM)).parent.parent)
+    assert vllm["version"].startswith("0.32.0") and (vllm["path"] or "").startswith(venv), vllm
     assert result.argv[1:3] == ["serve", str(models.healthy)] and "--enforce-eager" in result.argv
     # The thread heard the startup as it happened...
     assert "loading" in run_.stages and run_.stages[-1] == "api up", run_.stages
