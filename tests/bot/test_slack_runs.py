@@ -352,3 +352,16 @@ def test_status_updates_are_spaced_for_slacks_rate_limit_but_verdicts_are_not(
     assert reporter.once() == 1, "a verdict never waits"
     verdicts = [c for c in fake_slack.of("chat.postMessage") if c.args.get("thread_ts")]
     assert len(verdicts) == 1
+
+
+def test_where_the_bot_cannot_post_the_job_is_not_started_and_the_asker_is_told(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    runs.store.add_agent("npu")
+    fake_slack.not_in.add("C0SECRET")
+    body = p.slash("/smoke", "org/model", f"{fake_slack.url}/respond/9", channel="C0SECRET")
+    assert dispatch(runs.app, body, FORM).body == ""
+    (told,) = fake_slack.wait_for("response_url")
+    assert "/invite @ascend-oncall" in told.args["text"] and "not_in_channel" in told.args["text"]
+    job = runs.store.job(1)
+    assert job is not None and job.status is Status.CANCELLED, "no verdict nobody would see"
