@@ -6,6 +6,7 @@ import json
 import shlex
 import signal
 import threading
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -194,7 +195,7 @@ def coordinator(
     sock = listen(host or settings.host, settings.port if port is None else port)
     bound = sock.getsockname()
     err.print(f"coordinator on http://{bound[0]}:{bound[1]}/api/runners/v1")
-    api = make_app(store)
+    api = make_app(store, queue_for=timedelta(seconds=settings.queue_s))
     srv = server(api)
     srv.config.lifespan = "on"
     srv.run(sockets=[sock])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from bot.core import Oncall
@@ -101,7 +102,8 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
     if runs is not None and dispatcher is not None:  # the agents' API, their jobs in Slack
         api.include_router(router(runs))
-        threading.Thread(target=reap_leases, args=(runs, stop), daemon=True).start()
+        queue_for = timedelta(seconds=settings.queue_s)
+        threading.Thread(target=reap_leases, args=(runs, stop, 2.0, queue_for), daemon=True).start()
         threading.Thread(target=Reporter(dispatcher).run, args=(stop,), daemon=True).start()
     where = "Socket Mode" if handler else f"http://{host}:{port}/slack/events"
     log.info("serving Slack over %s; /healthz and /metrics on %s:%s", where, host, port)

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     allow_remote_code: bool = False
     # A job whose agent has not heartbeaten for this long is lost.
     lease_s: float = Field(default=60.0, ge=5.0)
+    # A job no agent takes within this long times out in the queue.
+    queue_s: float = Field(default=3600.0, gt=0)
     # The coordinator's agent API beside the Slack app in `serve` (same port).
     coordinator: bool = True
 

@@ -29,6 +29,7 @@ from runners.store import Job, JobStore
 log = logging.getLogger("ascend_oncall.runs")
 
 GROUPS_TTL_S = 300.0
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "timeout"}
 CANNOT_POST = (
     "Job {job} was not started: I cannot post its progress here ({error}). "
     "Invite me with `/invite @ascend-oncall`, then ask again."
@@ -219,18 +220,21 @@ class Reporter:
 
     def _show(self, job: Job) -> None:
         assert job.channel_id is not None and job.message_ts is not None
-        self.jobs.call(
+        updated = self._send(
             "chat_update",
             channel=job.channel_id,
             ts=job.message_ts,
             blocks=run_blocks.status_blocks(job),
             text=run_blocks.status_text(job),
         )
+        if not updated:
+            self.store.release_notice(job)  # Slack was away: shown again next round
+            return
         if job.status.final and self.store.claim_verdict(job):
             triage = job.result.triage if job.result else None
             if triage is None and job.result and job.result.first_error:
                 triage = self._triage(job)
-            self.jobs.call(
+            posted = self._send(
                 "chat_postMessage",
                 channel=job.channel_id,
                 thread_ts=job.thread_ts or job.message_ts,
@@ -238,6 +242,25 @@ class Reporter:
                 text=run_blocks.status_text(job),
                 unfurl_links=False,
             )
+            if not posted:
+                self.store.release_verdict(job)
+                self.store.release_notice(job)
+
+    def _send(self, method: str, **kwargs: Any) -> bool:
+        """False when Slack could not take it just now (worth another try); a refusal
+        that will not change (a deleted message) is logged and counts as done."""
+        try:
+            getattr(self.jobs.client, method)(**kwargs)
+        except SlackApiError as exc:
+            SLACK_ERRORS.labels(method=method).inc()
+            error = exc.response.get("error")
+            log.warning("%s failed: %s", method, error)
+            return error not in TRANSIENT
+        except OSError as exc:  # no route to Slack
+            SLACK_ERRORS.labels(method=method).inc()
+            log.warning("%s failed: %s", method, exc)
+            return False
+        return True
 
     def _triage(self, job: Job) -> dict[str, Any] | None:
         assert job.result is not None and job.result.first_error is not None

@@ -168,14 +168,19 @@ def reap_leases(
             log.exception("expiring leases failed")
 
 
-def coordinator_app(store: JobStore, reap_every_s: float = 2.0) -> FastAPI:
+def coordinator_app(
+    store: JobStore, reap_every_s: float = 2.0, queue_for: timedelta = timedelta(hours=1)
+) -> FastAPI:
     """The coordinator alone (`ascend-oncall coordinator`); `serve` mounts the router."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         thread = threading.Thread(
-            target=reap_leases, args=(store, stop, reap_every_s), daemon=True, name="reaper"
+            target=reap_leases,
+            args=(store, stop, reap_every_s, queue_for),
+            daemon=True,
+            name="reaper",
         )
         thread.start()
         yield

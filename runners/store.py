@@ -502,6 +502,23 @@ class JobStore(AgentRegistry):
             )
         return getattr(won, "rowcount", 0) == 1
 
+    def release_notice(self, job: Job) -> None:
+        """This version could not be shown after all: offer it again."""
+        with self._write() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.notified_version == job.version)
+                .values(notified_version=0)
+            )
+
+    def release_verdict(self, job: Job) -> None:
+        with self._write() as s:
+            s.execute(
+                update(JobRow)
+                .where(JobRow.id == job.id, JobRow.shown_status == job.status.value)
+                .values(shown_status=None)
+            )
+
     def claim_notice(self, job: Job) -> bool:
         """True for the one replica that shows this version of the job."""
         with self._write() as s:

@@ -365,3 +365,24 @@ def test_where_the_bot_cannot_post_the_job_is_not_started_and_the_asker_is_told(
     assert "/invite @ascend-oncall" in told.args["text"] and "not_in_channel" in told.args["text"]
     job = runs.store.job(1)
     assert job is not None and job.status is Status.CANCELLED, "no verdict nobody would see"
+
+
+def test_a_verdict_slack_could_not_take_is_posted_on_the_next_round(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    runs.stop.set()  # the fixture's own reporter steps aside
+    time.sleep(0.3)
+    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
+    runs.store.set_message(job.id, "C0TEAM", "1700000000.000100")
+    agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
+    runs.store.lease(agent)
+    runs.store.finish(agent, job.id, RunResult(playbook="smoke", status="failed", phase="x"))
+    reporter = Reporter(runs.dispatcher)
+    fake_slack.failing["chat.postMessage"] = 1
+    reporter.once()
+    assert not [c for c in fake_slack.of("chat.postMessage") if c.response.get("ok")]
+    reporter.once()
+    (verdict,) = [c for c in fake_slack.of("chat.postMessage") if c.response.get("ok")]
+    assert "FAILED" in _text(_blocks(verdict))
+    reporter.once()
+    assert len([c for c in fake_slack.of("chat.postMessage") if c.response.get("ok")]) == 1

@@ -7,6 +7,7 @@ shared/reference/vllm-runtime.md (sections 1.2, 1.3, 3.1, 3.2) and the troublesh
 
 The scenario is the model's last path component when it names one (`fake/false-ready-fia`),
 else FAKE_VLLM_SCENARIO, else `healthy`. FAKE_VLLM_TIME_SCALE multiplies every sleep;
+FAKE_VLLM_REPLY_DELAY_S holds every generation request that long (real seconds);
 FAKE_VLLM_IGNORE_SIGINT=1 / FAKE_VLLM_IGNORE_SIGTERM=1 make the main process ignore those
 signals. Real knobs the scenarios react to: --enforce-eager, --max-model-len,
 HCCL_OP_EXPANSION_MODE=AIV, TORCHDYNAMO_DISABLE=1, VLLM_KEEP_ALIVE_ON_ENGINE_DEATH.
@@ -513,6 +514,8 @@ class FakeVllm:
         return reply(404, {"detail": "Not Found"})
 
     def generate(self, chat: bool, body: bytes) -> Reply:
+        # A first request that compiles or replays graphs lazily can take minutes.
+        time.sleep(float(os.environ.get("FAKE_VLLM_REPLY_DELAY_S") or "0"))
         try:
             req = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -48,6 +48,7 @@ class FakeSlack:
         self.rate_limited: dict[str, int] = {}  # method -> how many 429s to answer first
         self.socket_url: str | None = None
         self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
+        self.failing: dict[str, int] = {}  # method -> how many internal_errors to answer first
         self._ts = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -115,6 +116,9 @@ class FakeSlack:
     # -- the Web API ----------------------------------------------------------------------
 
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if self.failing.get(method, 0) > 0:
+            self.failing[method] -= 1
+            return {"ok": False, "error": "internal_error"}
         ts = f"1700000000.{next(self._ts):06d}"
         if method == "auth.test":
             return {

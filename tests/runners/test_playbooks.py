@@ -175,6 +175,23 @@ def test_cancel_during_startup_stops_the_whole_group(runner_config: RunnerConfig
     assert result.status == "cancelled" and result.cleanup == "clean"
 
 
+def test_cancel_during_a_slow_first_request_does_not_wait_for_it(
+    runner_config: RunnerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VLLM_REPLY_DELAY_S", "30")
+    config = replace(runner_config, budgets=replace(runner_config.budgets, request_s=60.0))
+    cancel = threading.Event()
+
+    def notify(event: Event) -> None:
+        if event.kind == "phase" and event.phase == "text smoke":
+            threading.Timer(0.5, cancel.set).start()
+
+    started = time.monotonic()
+    result = run_playbook(JobSpec(playbook="smoke", model="fake/healthy"), config, notify, cancel)
+    assert result.status == "cancelled" and result.cleanup == "clean"
+    assert time.monotonic() - started < 15, "the 30 s request was not waited for"
+
+
 def test_a_server_that_ignores_sigint_is_stopped_with_sigterm(
     runner_config: RunnerConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
