@@ -22,7 +22,7 @@ from bot.blocks import (
 )
 from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, RunResult, Status, redact
 from runners.agents import Agent
-from runners.store import Job
+from runners.records import Job
 
 RUN_ACTION = "run_next"  # value: {"job": id, "next": "eager" | "fallback:NAME[=N]" | "smoke"}
 CANCEL_ACTION = "run_cancel"  # value: job id

@@ -23,8 +23,9 @@ from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
 from runners import JobSpec, SpecError, parse_command, usage
+from runners.records import Job
 from runners.spec import Playbook, check
-from runners.store import Job, JobStore
+from runners.store import JobStore
 
 log = logging.getLogger("ascend_oncall.runs")
 

@@ -21,8 +21,9 @@ from pydantic import BaseModel, Field
 from runners.agents import Agent
 from runners.database import now
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
+from runners.records import Job
 from runners.result import Event, RunResult
-from runners.store import Job, JobStore
+from runners.store import JobStore
 
 log = logging.getLogger("ascend_oncall.coordinator")
 

@@ -9,47 +9,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from runners.agents import Agent, AgentRegistry, agent_record, aware
+from runners.agents import Agent, agent_record, aware
 from runners.database import connect, safe_url
 from runners.database import now as _now
 from runners.errors import CoordinatorError, InvalidTransition, RunnerError
+from runners.notices import Notices
+from runners.records import Job, job_record
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 from runners.states import VERDICTS, Status, advance
 from runners.tables import AgentRow, EventRow, JobRow, migrate
 
 
-@dataclass(frozen=True)
-class Job:
-    id: int
-    spec: JobSpec
-    status: Status
-    phase: str
-    stage: str | None
-    agent: str | None
-    cancel_requested: bool
-    result: RunResult | None
-    log_tail: tuple[str, ...]
-    requested_by: str | None
-    parent_id: int | None
-    channel_id: str | None
-    thread_ts: str | None
-    message_ts: str | None
-    team_id: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    repeat: bool = False  # submit() found this job queued by the same request before
-
-
-class JobStore(AgentRegistry):
+class JobStore(Notices):
     """Jobs: queued, leased, heartbeaten, finished, cancelled, lost; shown in chat once."""
 
     def agents(self) -> list[tuple[Agent, Job | None]]:
@@ -60,7 +39,7 @@ class JobStore(AgentRegistry):
             running = s.scalars(select(JobRow).where(JobRow.status == Status.RUNNING.value)).all()
             by_agent = {j.agent_id: j for j in running}
             return [
-                (agent_record(r), self._job(s, by_agent[r.id]) if r.id in by_agent else None)
+                (agent_record(r), job_record(s, by_agent[r.id]) if r.id in by_agent else None)
                 for r in rows
             ]
 
@@ -83,7 +62,7 @@ class JobStore(AgentRegistry):
             with self._read() as s:
                 row = s.scalar(select(JobRow).where(JobRow.request_key == request_key[:200]))
                 if row is not None:
-                    return replace(self._job(s, row), repeat=True)
+                    return replace(job_record(s, row), repeat=True)
         try:
             return self._submit(
                 spec, requested_by, channel_id, thread_ts, team_id, parent_id, request_key
@@ -95,7 +74,7 @@ class JobStore(AgentRegistry):
                 )
                 if row is None:
                     raise
-                return replace(self._job(s, row), repeat=True)
+                return replace(job_record(s, row), repeat=True)
 
     def _submit(
         self,
@@ -121,7 +100,7 @@ class JobStore(AgentRegistry):
             s.add(row)
             s.flush()
             s.add(EventRow(job_id=row.id, kind="phase", phase="queued", message=spec.describe()))
-            return self._job(s, row)
+            return job_record(s, row)
 
     def set_message(self, job_id: int, channel_id: str, message_ts: str) -> None:
         with self._write() as s:
@@ -134,7 +113,7 @@ class JobStore(AgentRegistry):
     def job(self, job_id: int) -> Job | None:
         with self._read() as s:
             row = s.get(JobRow, job_id)
-            return self._job(s, row) if row else None
+            return job_record(s, row) if row else None
 
     def events(self, job_id: int) -> list[Event]:
         with self._read() as s:
@@ -151,29 +130,6 @@ class JobStore(AgentRegistry):
                 )
                 for r in rows
             ]
-
-    def _job(self, s: Session, row: JobRow) -> Job:
-        agent = s.get(AgentRow, row.agent_id) if row.agent_id else None
-        return Job(
-            id=row.id,
-            spec=JobSpec.model_validate_json(row.spec),
-            status=Status(row.status),
-            phase=row.phase,
-            stage=row.stage,
-            agent=agent.name if agent else None,
-            cancel_requested=row.cancel_requested,
-            result=RunResult.model_validate_json(row.result) if row.result else None,
-            log_tail=tuple(json.loads(row.log_tail)),
-            requested_by=row.requested_by,
-            parent_id=row.parent_id,
-            channel_id=row.channel_id,
-            thread_ts=row.thread_ts,
-            message_ts=row.message_ts,
-            team_id=row.team_id,
-            version=row.version,
-            created_at=aware(row.created_at),
-            updated_at=aware(row.updated_at),
-        )
 
     def reconcile(self, agent: Agent, since: datetime) -> list[int]:
         """Jobs leased to `agent` before `since`, when it (re)started: its earlier self's.
@@ -261,7 +217,7 @@ class JobStore(AgentRegistry):
                     s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
                     row = s.get(JobRow, job_id)
                     assert row is not None
-                    return self._job(s, row)
+                    return job_record(s, row)
         return None
 
     def _owned(self, s: Session, agent: Agent, job_id: int) -> JobRow:
@@ -284,7 +240,7 @@ class JobStore(AgentRegistry):
                     row.version += 1
             s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
             s.flush()
-            return self._job(s, row)
+            return job_record(s, row)
 
     def add_events(self, agent: Agent, job_id: int, events: Sequence[Event]) -> None:
         now = _now()
@@ -316,7 +272,7 @@ class JobStore(AgentRegistry):
             row = self._owned(s, agent, job_id)
             current = Status(row.status)
             if current.final and current is not Status.LOST:
-                return self._job(s, row)
+                return job_record(s, row)
             new = Status(result.status)
             if new not in VERDICTS:
                 raise InvalidTransition(f"a result's status is a verdict, not {new}")
@@ -331,7 +287,7 @@ class JobStore(AgentRegistry):
                 EventRow(job_id=job_id, kind="verdict", phase=result.phase, message=result.verdict)
             )
             s.flush()
-            return self._job(s, row)
+            return job_record(s, row)
 
     def cancel(self, job_id: int, by: str | None) -> Job | None:
         """A queued job is cancelled at once; a running one is asked to stop on its host."""
@@ -352,7 +308,7 @@ class JobStore(AgentRegistry):
             elif status is Status.RUNNING:
                 row.cancel_requested = True
             else:
-                return self._job(s, row)
+                return job_record(s, row)
             s.add(
                 EventRow(
                     job_id=job_id,
@@ -364,7 +320,7 @@ class JobStore(AgentRegistry):
             row.version += 1
             row.updated_at = _now()
             s.flush()
-            return self._job(s, row)
+            return job_record(s, row)
 
     def extend_running(self) -> None:
         """A coordinator starting up: agents get a whole lease to find it again before
@@ -445,89 +401,6 @@ class JobStore(AgentRegistry):
         return lost
 
     # Chat: which jobs changed since they were last shown.
-
-    def changed(self, limit: int = 50) -> list[Job]:
-        with self._read() as s:
-            rows = s.scalars(
-                select(JobRow)
-                .where(
-                    JobRow.version > JobRow.notified_version,
-                    JobRow.message_ts.is_not(None),  # jobs with no chat message never show
-                    JobRow.message_ts != "",  # being posted
-                )
-                .order_by(JobRow.id)
-                .limit(limit)
-            ).all()
-            return [self._job(s, r) for r in rows]
-
-    def unposted(self, older_than_s: float = 15.0) -> list[Job]:
-        """Jobs for chat whose status message was never posted (the bot died in between)."""
-        cutoff = _now() - timedelta(seconds=older_than_s)
-        with self._read() as s:
-            rows = s.scalars(
-                select(JobRow)
-                .where(
-                    JobRow.channel_id.is_not(None),
-                    JobRow.message_ts.is_(None),
-                    JobRow.created_at < cutoff,
-                    JobRow.created_at > cutoff - timedelta(days=1),
-                )
-                .order_by(JobRow.id)
-                .limit(20)
-            ).all()
-            return [self._job(s, r) for r in rows]
-
-    def claim_post(self, job_id: int) -> bool:
-        """True for the one replica that posts this job's status message."""
-        with self._write() as s:
-            won = s.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.message_ts.is_(None))
-                .values(message_ts="")
-            )
-        return getattr(won, "rowcount", 0) == 1
-
-    def claim_verdict(self, job: Job) -> bool:
-        """True once per final status: the verdict of a lost job that later finishes is
-        posted again, the same verdict never twice."""
-        with self._write() as s:
-            won = s.execute(
-                update(JobRow)
-                .where(
-                    JobRow.id == job.id,
-                    JobRow.status == job.status.value,
-                    (JobRow.shown_status.is_(None)) | (JobRow.shown_status != job.status.value),
-                )
-                .values(shown_status=job.status.value)
-            )
-        return getattr(won, "rowcount", 0) == 1
-
-    def release_notice(self, job: Job) -> None:
-        """This version could not be shown after all: offer it again."""
-        with self._write() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id, JobRow.notified_version == job.version)
-                .values(notified_version=0)
-            )
-
-    def release_verdict(self, job: Job) -> None:
-        with self._write() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id, JobRow.shown_status == job.status.value)
-                .values(shown_status=None)
-            )
-
-    def claim_notice(self, job: Job) -> bool:
-        """True for the one replica that shows this version of the job."""
-        with self._write() as s:
-            won = s.execute(
-                update(JobRow)
-                .where(JobRow.id == job.id, JobRow.notified_version < job.version)
-                .values(notified_version=job.version)
-            )
-        return getattr(won, "rowcount", 0) == 1
 
 
 def open_jobs(url: str, lease_s: float = 60.0) -> JobStore:

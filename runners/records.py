@@ -1,0 +1,62 @@
+"""A runner job as the rest of the code sees it: a frozen value read from its row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from runners.agents import aware
+from runners.result import RunResult
+from runners.spec import JobSpec
+from runners.states import Status
+from runners.tables import AgentRow, JobRow
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    spec: JobSpec
+    status: Status
+    phase: str
+    stage: str | None
+    agent: str | None
+    cancel_requested: bool
+    result: RunResult | None
+    log_tail: tuple[str, ...]
+    requested_by: str | None
+    parent_id: int | None
+    channel_id: str | None
+    thread_ts: str | None
+    message_ts: str | None
+    team_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    repeat: bool = False  # submit() found this job queued by the same request before
+
+
+def job_record(s: Session, row: JobRow) -> Job:
+    agent = s.get(AgentRow, row.agent_id) if row.agent_id else None
+    return Job(
+        id=row.id,
+        spec=JobSpec.model_validate_json(row.spec),
+        status=Status(row.status),
+        phase=row.phase,
+        stage=row.stage,
+        agent=agent.name if agent else None,
+        cancel_requested=row.cancel_requested,
+        result=RunResult.model_validate_json(row.result) if row.result else None,
+        log_tail=tuple(json.loads(row.log_tail)),
+        requested_by=row.requested_by,
+        parent_id=row.parent_id,
+        channel_id=row.channel_id,
+        thread_ts=row.thread_ts,
+        message_ts=row.message_ts,
+        team_id=row.team_id,
+        version=row.version,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
