@@ -118,7 +118,7 @@ def run_command(
 
 
 def result_json(result: RunResult) -> dict[str, object]:
-    """The DESIGN.md run JSON (and more fields after it), secrets redacted."""
+    """The run object (the design's fields first, then the rest), secrets redacted."""
     cleaned: dict[str, object] = redact_data(result.model_dump(mode="json", exclude={"spec"}))
     return cleaned
 
@@ -143,7 +143,8 @@ def _print(result: RunResult) -> None:
     if result.ready_s is not None:
         out.print(f"ready after {result.ready_s:.1f} s")
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
-    out.print(Text(f"phases: {phases}"))
+    if phases:
+        out.print(Text(f"phases: {phases}"))
     if result.first_error:
         out.print(Text(f"first error: {redact(result.first_error.signature)}"))
     if result.triage and result.triage.get("matches"):
@@ -218,7 +219,10 @@ def add_agent(
         token = store.add_agent(name, label)
     except RunnerError as exc:
         raise _fail(str(exc)) from exc
-    err.print(f"agent {name}: start it with --token below (shown once; keep it secret)")
+    err.print(
+        f"agent {name}: its token is below, shown once. On its host, put it in "
+        "ONCALL_AGENT_TOKEN (not on the command line, where `ps` shows it)."
+    )
     print(token)
 
 
@@ -239,6 +243,7 @@ def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         {
             "name": a.name,
             "labels": list(a.labels),
+            "allowed": list(a.allowed) if a.allowed is not None else None,
             "host": a.hostname,
             "last_seen": a.last_seen.isoformat() if a.last_seen else None,
             "job": job.id if job else None,
@@ -248,11 +253,13 @@ def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print(json.dumps(data))
         return
-    for row in data:
+    for a, _ in rows:
+        may = "any" if a.allowed is None else ",".join(a.allowed) or "none"
+        row = next(r for r in data if r["name"] == a.name)
         out.print(
             Text(
-                f"{row['name']}  labels={','.join(row['labels'])}  host={row['host']}  "
-                f"last_seen={row['last_seen']}  job={row['job']}"
+                f"{a.name}  labels={','.join(a.labels) or '-'} (may claim: {may})  "
+                f"host={a.hostname}  last_seen={row['last_seen']}  job={row['job']}"
             )
         )
 

@@ -40,6 +40,7 @@ class Agent:
     slots: int
     last_seen: datetime | None
     disabled: bool
+    allowed: tuple[str, ...] | None = None  # the labels it may claim; None: any
 
     def serves(self, wanted: Sequence[str]) -> bool:
         """A job's labels are all among this agent's labels and its name (the admin gave
@@ -57,6 +58,7 @@ def agent_record(row: AgentRow) -> Agent:
         row.slots,
         aware(row.last_seen) if row.last_seen else None,
         row.disabled,
+        tuple(json.loads(row.allowed_labels)) if row.allowed_labels is not None else None,
     )
 
 

@@ -123,7 +123,7 @@ def run_playbook(
         return run.result
     args, env_overrides, _ = launch_plan(spec)
     where = ["--host", config.host, "--port", str(port)]
-    argv = [*config.vllm_cmd, "serve", spec.model, *where, *args]
+    argv = [*_absolute(config.vllm_cmd), "serve", spec.model, *where, *args]
     run.result.argv, run.result.env_overrides = argv, env_overrides
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = config.logs / f"{stamp}-{spec.playbook}-{os.getpid()}-{port}.log"
@@ -169,6 +169,15 @@ def run_playbook(
     environment.join(timeout=120)
     _finish(run, status, follower, read_until(log_path, stop_offset), triage)
     return run.result
+
+
+def _absolute(command: tuple[str, ...]) -> list[str]:
+    """The operator's command with relative paths made absolute: the server starts in an
+    empty folder of its own."""
+    return [
+        str(Path(word).resolve()) if "/" in word and Path(word).exists() else word
+        for word in command
+    ]
 
 
 def _preflight(run: _Run, port: int) -> str | None:

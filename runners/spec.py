@@ -188,7 +188,7 @@ def check_args(args: Sequence[str], remote_code: bool = False) -> tuple[str, ...
         if flag.startswith("--"):
             flag = "--" + flag[2:].replace("_", "-")
         if flag in ("--host", "--port"):
-            raise SpecError(f"`{flag}` is the runner's own: it picks a free port on the host")
+            raise SpecError(f"`{flag}` is the runner's own (its --port / ONCALL_RUNNER_PORT)")
         if flag == REMOTE_CODE:
             if not remote_code:
                 raise SpecError(
@@ -285,7 +285,7 @@ def check(
             raise SpecError("say which fallback: " + ", ".join(sorted(FALLBACKS)))
         find_fallback(fallback)
     elif fallback:
-        raise SpecError("a fallback goes with /fallback only")
+        raise SpecError("a fallback goes with the fallback playbook only")
     return spec.model_copy(
         update={
             "model": model,

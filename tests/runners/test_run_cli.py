@@ -1,4 +1,4 @@
-"""`ascend-oncall run ... --json`: one playbook on this host, per DESIGN.md's run contract."""
+"""`ascend-oncall run ... --json`: one playbook on this host, per the design's run contract."""
 
 from __future__ import annotations
 
