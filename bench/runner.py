@@ -51,6 +51,7 @@ from runners.server import free_port, group_members  # noqa: E402
 from runners.store import open_jobs  # noqa: E402
 
 FAKE_CMD = (sys.executable, str(ROOT / "tests/fakes/fake_vllm.py"))
+PASS_ENV = ("FAKE_VLLM_*",)  # the server's environment is an allow-list: the fake's knobs
 CLI = str(Path(sys.executable).with_name("ascend-oncall"))
 FATAL = b"EngineCore encountered a fatal error"
 LEASE_S = 10.0
@@ -145,7 +146,9 @@ def series(
     values, parts = [], []
     for _ in range(runs):
         watch = Watch()
-        config = RunnerConfig(vllm_cmd=FAKE_CMD, port=watch.port, work_dir=work, budgets=budgets)
+        config = RunnerConfig(
+            vllm_cmd=FAKE_CMD, port=watch.port, work_dir=work, budgets=budgets, pass_env=PASS_ENV
+        )
         watch.called = time.time()
         try:
             result = run_playbook(
@@ -290,7 +293,7 @@ def fleet(jobs: int, agents: int, url: str, tmp: Path, timeout: float) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONCALL_", "FAKE_VLLM_"))}
     env |= {"ONCALL_DATABASE_URL": url, "ONCALL_LEASE_S": str(LEASE_S), "ONCALL_SETTLE_S": "0"}
     env |= {"ONCALL_VLLM_CMD": shlex.join(FAKE_CMD), "ONCALL_RUNNER_PORT": "0"}
-    env |= {"FAKE_VLLM_TIME_SCALE": "0.05"}
+    env |= {"FAKE_VLLM_TIME_SCALE": "0.05", "ONCALL_RUNNER_PASS_ENV": "FAKE_VLLM_*"}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     ids: list[int] = []
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from bot import wording
 from bot.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from bot.slack_text import escape as escape  # re-exported: what every renderer uses
+from bot.slack_text import mention
 from kb import Match
 
 Block = dict[str, Any]
@@ -42,11 +44,6 @@ def cut(text: str, limit: int) -> str:
     if kept.count("```") % 2:  # keep a code block closed
         kept += "\n```"
     return kept + note
-
-
-def escape(text: str) -> str:
-    """Slack's mrkdwn control characters; everything else stays as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def markdown(text: str) -> str:
@@ -109,7 +106,7 @@ def _candidates(matches: tuple[Match, ...]) -> str:
 def _triage_blocks(answer: TriageAnswer, run_button: bool) -> list[Block]:
     result, value = answer.triage, str(answer.answer_id)
     cause = code([result.signature]) if result.signature else wording.NO_SIGNATURE
-    asked = [wording.ASKED_BY.format(who=f"<@{answer.asked_by}>")] if answer.asked_by else []
+    asked = [wording.ASKED_BY.format(who=mention(answer.asked_by))] if answer.asked_by else []
     notes = [escape(n) for n in (*result.notes, *answer.notes)]
     if result.verdict == "match":
         top = result.matches[0]
@@ -130,6 +127,29 @@ def _triage_blocks(answer: TriageAnswer, run_button: bool) -> list[Block]:
         if evidence:
             blocks.append(section(f"*{wording.EVIDENCE}*\n{code(evidence)}"))
         blocks += _actions_sections(f"*{wording.ACTIONS}*", top.actions)
+        if answer.others():
+            blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
+        buttons = [
+            button(wording.HELPFUL, HELPFUL_ACTION, value, "primary"),
+            button(wording.NOT_THIS, NOT_THIS_ACTION, value),
+        ]
+    elif result.verdict == "likely":
+        top = result.matches[0]
+        blocks = [
+            header(wording.LIKELY_HEAD.format(title=top.title)),
+            context(
+                " · ".join(
+                    [
+                        wording.LIKELY_BODY.format(score=top.score),
+                        wording.ENTRY_ID.format(id=top.entry_id),
+                        *asked,
+                    ]
+                )
+            ),
+            section(f"*{wording.ROOT_CAUSE}*\n{cause}"),
+            section(f"*{wording.CONFIRM}*\n" + "\n".join(f"• {escape(c)}" for c in result.confirm)),
+        ]
+        blocks += _actions_sections(f"*{wording.LIKELY_ACTIONS}*", top.actions)
         if answer.others():
             blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
         buttons = [
@@ -184,6 +204,9 @@ def fallback_text(answer: Answer) -> str:
         if result.verdict == "match":
             top = result.matches[0]
             return escape(cut(wording.MATCH_HEAD.format(title=top.title), FALLBACK_CHARS))
+        if result.verdict == "likely":
+            top = result.matches[0]
+            return escape(cut(wording.LIKELY_HEAD.format(title=top.title), FALLBACK_CHARS))
         return wording.NO_MATCH_HEAD
     if isinstance(answer, RunbookAnswer):
         return escape(wording.RUNBOOK_HEAD.format(query=cut(answer.query or "all", 200)))

@@ -20,7 +20,8 @@ from bot.blocks import (
     limit,
     section,
 )
-from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, RunResult, Status, redact
+from bot.slack_text import mention
+from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, Phase, RunResult, Status, redact
 from runners.agents import Agent
 from runners.records import Job
 
@@ -39,6 +40,12 @@ MARK = {
     Status.LOST: ":ghost:",
 }
 LOG_LINES = 15
+_PHASES = frozenset(p.value for p in Phase)
+
+
+def _phase(value: str) -> str:
+    """A phase as shown: an agent reports it as free text, so only the enum's words pass."""
+    return value if value in _PHASES else "unknown phase"
 
 
 def _steps(job: Job) -> str:
@@ -66,7 +73,7 @@ def _steps(job: Job) -> str:
 
 def status_blocks(job: Job) -> list[Block]:
     """The one status message of a job, as it stands now."""
-    who = f" · asked by <@{job.requested_by}>" if job.requested_by else ""
+    who = f" · asked by {mention(job.requested_by)}" if job.requested_by else ""
     where = f" · on `{escape(job.agent)}`" if job.agent else " · waiting for an agent"
     blocks = [
         section(f"*Job {job.id}* `{escape(job.spec.describe())}`{where}{who}"),
@@ -96,7 +103,9 @@ def status_blocks(job: Job) -> list[Block]:
 
 
 def status_text(job: Job) -> str:
-    return f"Job {job.id} {job.spec.playbook} {job.spec.model}: {job.status.value} ({job.phase})"
+    spec = job.spec
+    what = escape(f"{spec.playbook} {spec.model}")
+    return f"Job {job.id} {what}: {job.status.value} ({_phase(job.phase)})"
 
 
 def next_value(job_id: int, step: str) -> str:
@@ -134,12 +143,13 @@ def verdict_blocks(job: Job, triage: dict[str, Any] | None) -> list[Block]:
     facts = []
     if result.ready_s is not None:
         facts.append(f"ready after {result.ready_s:.1f} s")
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
+    timings = ", ".join(f"{escape(k)} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
     if timings:
         facts.append(f"time per phase: {timings}")
     if result.evidence:
         facts.append(
-            "evidence: " + "; ".join(f"{k}: `{escape(v)}`" for k, v in result.evidence.items())
+            "evidence: "
+            + "; ".join(f"{escape(k)}: `{escape(v)}`" for k, v in result.evidence.items())
         )
     if facts:
         blocks.append(context(*facts))
@@ -147,16 +157,16 @@ def verdict_blocks(job: Job, triage: dict[str, Any] | None) -> list[Block]:
         blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
     if triage and triage.get("matches"):
         top = triage["matches"][0]
-        word = (
-            "Runbook match" if triage.get("verdict") == "match" else "Closest runbook entry (weak)"
+        word = {"match": "Runbook match", "likely": "Likely runbook entry"}.get(
+            str(triage.get("verdict")), "Closest runbook entry (weak)"
         )
         actions = "\n".join(
-            f"{n}. {escape(a)}" for n, a in enumerate(top.get("actions", [])[:4], 1)
+            f"{n}. {escape(str(a))}" for n, a in enumerate(top.get("actions", [])[:4], 1)
         )
-        blocks.append(
+        blocks.append(  # an agent's own triage is its word, not ours: escaped like the rest
             section(
-                f"*{word}: {escape(top['title'])}* ({top['confidence']}, "
-                f"entry `{top['entry_id']}`)\n{actions}"
+                f"*{word}: {escape(str(top['title']))}* ({escape(str(top['confidence']))}, "
+                f"entry `{escape(str(top['entry_id']))}`)\n{actions}"
             )
         )
     env = _environment(result.environment)
@@ -185,7 +195,7 @@ def _environment(env: dict[str, Any]) -> str:
     for name, info in (env.get("packages") or {}).items():
         if info.get("version"):
             where = f" (`{escape(str(info['path']))}`)" if info.get("path") else ""
-            parts.append(f"{name} {info['version']}{where}")
+            parts.append(f"{escape(str(name))} {escape(str(info['version']))}{where}")
     if env.get("vllm_cmd_version"):
         parts.append(f"server `{escape(str(env['vllm_cmd_version']))}`")
     if env.get("host"):
@@ -218,11 +228,12 @@ def agents_blocks(rows: Sequence[tuple[Agent, Job | None]], lease_s: float) -> l
             )
         )
         doing = (
-            f"job {job.id} ({job.spec.playbook} {escape(job.spec.model)}, {job.phase})"
+            f"job {job.id} ({escape(job.spec.playbook)} {escape(job.spec.model)}, "
+            f"{_phase(job.phase)})"
             if job
             else "idle"
         )
-        labels = ", ".join(agent.labels) or "no labels"
+        labels = escape(", ".join(agent.labels)) or "no labels"
         host = escape(agent.hostname or "?")
         lines.append(f"*{escape(agent.name)}* ({host}) · {labels} · {health} · {doing}")
     return limit([section("*Runner agents*"), *[section(ln) for ln in lines]])

@@ -9,6 +9,8 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot.core import Oncall
 from bot.errors import SlackSetupError, StoreError
 from bot.settings import Settings
@@ -54,12 +56,27 @@ def manifest(url: str | None = None, socket_mode: bool = False) -> str:
 
 
 def check_slack(settings: Settings) -> None:
-    """Say what is missing before anything slow starts."""
+    """Say what is missing before anything slow starts. A value set to nothing (`NAME=` in
+    `.env`) is named as such: an empty signing secret would start a bot that answers every
+    request with 500, an empty app token one that silently serves HTTP instead."""
     if settings.slack_bot_token is None:
         raise SlackSetupError("SLACK_BOT_TOKEN is not set (the xoxb- token of your Slack app)")
-    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+    _not_blank("SLACK_BOT_TOKEN", settings.slack_bot_token)
+    if settings.slack_app_token is not None:
+        _not_blank("SLACK_APP_TOKEN", settings.slack_app_token)
+        return  # Socket Mode: the signing secret is not used
+    if settings.slack_signing_secret is None:
         raise SlackSetupError(
             "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP at /slack/events)"
+        )
+    _not_blank("SLACK_SIGNING_SECRET", settings.slack_signing_secret)
+
+
+def _not_blank(name: str, value: SecretStr) -> None:
+    if not value.get_secret_value().strip():
+        raise SlackSetupError(
+            f"{name} is set but empty: copy its value from your Slack app's settings "
+            "(api.slack.com/apps), or remove the line to leave it unset"
         )
 
 

@@ -1,7 +1,9 @@
 """The HTTP side of the bot: Slack's requests at /slack/events, and /healthz and /metrics.
 
 In Socket Mode only /healthz and /metrics are served. Bolt's dispatch is synchronous, so it
-runs in the thread pool, off the event loop that accepts the next request.
+runs in the thread pool, off the event loop that accepts the next request. A body over
+MAX_EVENT_BYTES is refused before it is read whole: anyone can send one, and the signature
+that proves it came from Slack is only checked on the complete body.
 """
 
 from __future__ import annotations
@@ -21,6 +23,29 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from bot.metrics import ACK_SECONDS
 
 EVENTS_PATH = "/slack/events"
+# Slack's largest requests (a message event with its blocks, a submitted form) are tens of
+# kB; a message's text is at most 40,000 characters.
+MAX_EVENT_BYTES = 1024 * 1024
+TOO_LARGE = f"request body too large: at most {MAX_EVENT_BYTES} bytes"
+
+
+async def _capped_body(request: Request) -> bytes | None:
+    """The whole body, or None as soon as it is over MAX_EVENT_BYTES (by its declared
+    length, before a byte is read; streamed, at the chunk that crosses the cap)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not (  # a length, in few enough digits for int()
+        declared.isascii() and declared.isdigit() and len(declared) < 16
+    ):
+        return None
+    if declared is not None and int(declared) > MAX_EVENT_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_EVENT_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> FastAPI:
@@ -31,7 +56,9 @@ def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> Fast
         @api.post(EVENTS_PATH)
         async def slack_events(request: Request) -> Response:
             started = time.perf_counter()
-            body = await request.body()
+            body = await _capped_body(request)
+            if body is None:
+                return JSONResponse({"detail": TOO_LARGE}, status_code=413)
             response = await run_in_threadpool(slack.dispatch, to_bolt_request(request, body))
             ACK_SECONDS.observe(time.perf_counter() - started)
             return to_starlette_response(response)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from slack_bolt.context.respond import Respond
@@ -34,18 +35,31 @@ log = logging.getLogger("ascend_oncall.slack")
 
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 _THREAD_PAGES = 5
+# Ordinary pastes read in well under a second, a 16 MB log in a few; past this the asker is
+# told to paste less, and the job thread is free for the next question.
+TRIAGE_LIMIT_S = 30.0
 
 
 class SlackJobs:
     def __init__(
-        self, settings: Settings, oncall: Oncall, client: WebClient, bot_user_id: str | None
+        self,
+        settings: Settings,
+        oncall: Oncall,
+        client: WebClient,
+        bot_user_id: str | None,
+        triage_s: float = TRIAGE_LIMIT_S,
     ) -> None:
         self.settings = settings
         self.oncall = oncall
         self.client = client
         self.bot_user_id = bot_user_id
+        self.triage_s = triage_s
         # Triage runs here, never on bolt's threads, so acks never queue behind it.
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="oncall-work")
+        # Reading a paste runs apart from the job that waits on it, with a time limit: a
+        # thread cannot be stopped, so one over time finishes here unheard, and the bound
+        # keeps such reads from piling up (later ones wait, and time out, in the queue).
+        self.readers = ThreadPoolExecutor(settings.workers, thread_name_prefix="oncall-read")
         # Quick calls people wait on (a modal, a mark, a notice): never behind a triage.
         self.quick = ThreadPoolExecutor(4, thread_name_prefix="oncall-quick")
         self._live: set[str] = set()  # keys queued or running in this process
@@ -94,6 +108,7 @@ class SlackJobs:
         """Stop taking work; what is queued stays pending in the database for the next start."""
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.quick.shutdown(wait=False, cancel_futures=True)
+        self.readers.shutdown(wait=False, cancel_futures=True)
 
     def _queue(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         with self._live_lock:
@@ -144,7 +159,7 @@ class SlackJobs:
     # -- the kinds of job -------------------------------------------------------------------
 
     def _triage(self, body: dict[str, Any]) -> None:
-        answer = self.oncall.triage(
+        answer = self._read(
             slack_text(body["text"]),
             source="slash",
             asked_by=body.get("user_id"),
@@ -174,7 +189,7 @@ class SlackJobs:
         asked = event.get("channel_type") == "im"  # a direct message to the bot is a question
         files = [f for f in event.get("files", []) if _maybe_log(f)]
         text = slack_text(event.get("text", ""), self.bot_user_id)
-        if not (asked or files or self.oncall.looks_like_error(text)):
+        if not (asked or files or self._looks_like_error(text)):
             return
         self._triage_messages(
             [event],
@@ -230,6 +245,28 @@ class SlackJobs:
 
     # -- pieces -------------------------------------------------------------------------------
 
+    def _read(self, text: str | bytes, **about: Any) -> TriageAnswer | Notice:
+        """The core's triage, given at most `triage_s`; past that, a notice to paste less."""
+        reading = self.readers.submit(self.oncall.triage, text, **about)
+        try:
+            return reading.result(timeout=self.triage_s)
+        except FutureTimeout:
+            reading.cancel()  # if it is still queued it never starts
+            log.warning("triage of a %d-character paste took over %.0f s", len(text), self.triage_s)
+            return Notice(wording.TOO_SLOW, problem=True)
+
+    def _looks_like_error(self, text: str) -> bool:
+        """Whether an unasked message is worth answering; one too slow to tell is not."""
+        reading = self.readers.submit(self.oncall.looks_like_error, text)
+        try:
+            return reading.result(timeout=self.triage_s)
+        except FutureTimeout:
+            reading.cancel()
+            log.warning(
+                "a %d-character message took over %.0f s to check", len(text), self.triage_s
+            )
+            return False
+
     def _thread(self, channel: str, thread: str, upto: str) -> list[dict[str, Any]]:
         """The thread's parent and the replies above (and including) the mention."""
         messages: list[dict[str, Any]] = []
@@ -272,7 +309,7 @@ class SlackJobs:
                     channel, thread, Notice(" ".join([wording.NOTHING_IN_THREAD, *notes])), respond
                 )
             return
-        answer = self.oncall.triage(
+        answer = self._read(
             b"\n".join(parts),
             source=source,
             asked_by=asker.get("user"),

@@ -22,6 +22,7 @@ from bot import run_blocks
 from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
+from bot.slack_text import escape
 from runners import JobSpec, SpecError, parse_command, usage
 from runners.records import Job
 from runners.spec import Playbook, check
@@ -115,15 +116,17 @@ class Dispatcher:
                         strict_paths=False,
                         remote_code=self.settings.allow_remote_code,
                     )
-            except SpecError as exc:
-                why = str(exc)
+            except SpecError as exc:  # it quotes what the user typed: shown, never parsed
+                why = escape(str(exc))
         if why is None and not self.store.served(spec.labels):
             why = (
-                f"No agent has the labels {', '.join(spec.labels)}: `/runners` lists the "
+                f"No agent has the labels {escape(', '.join(spec.labels))}: `/runners` lists the "
                 "agents and their labels."
                 if spec.labels
                 else "No runner agent is registered yet: `/runners` says how to add one."
             )
+        if why is None:
+            why = self.store.queue_refusal(user, self.settings.max_queued_per_user)
         DISPATCHES.labels(allowed=str(why is None).lower()).inc()
         if why is not None:
             self.store.audit(
@@ -267,7 +270,8 @@ class Reporter:
         assert job.result is not None and job.result.first_error is not None
         text = "\n".join(job.result.first_error.lines or [job.result.first_error.signature])
         try:
-            return self.jobs.oncall.triager.triage(text).to_dict()
+            observed = frozenset(job.result.facts)  # what the runner saw, not just the log
+            return self.jobs.oncall.triager.triage(text, observed=observed).to_dict()
         except Exception:  # a verdict without a runbook match beats no verdict
             log.exception("triage of job %s failed", job.id)
             return None

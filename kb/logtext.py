@@ -4,6 +4,12 @@ Pastes arrive as Slack messages, files and terminal scrollback: ANSI colours, `\
 progress bars, vLLM process prefixes, `[rankN]:`, docker-compose and CI prefixes, log
 level / timestamp / `[file.py:N]` prefixes, markdown from chat, and the same line from
 many ranks interleaved. What is left is the message each line carries, once.
+
+Anyone who can message the bot can paste, so every step here is linear in the paste with a
+small constant: no pattern has two unbounded repeats that can trade characters, lines are
+clipped before any pattern reads them, progress bars are read by hand from their first
+`|`, and blank lines and repeated `\r` parts are skipped by C loops rather than one Python
+step each. tests/security/test_linear_paste.py holds each of these to linear growth.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ from dataclasses import dataclass
 # Binary sniffing looks at the start only; text logs never have this many control bytes.
 _SNIFF_BYTES = 65536
 _MAX_LINE = 8000
+# Real lines nest a few prefixes (compose, CI, process, level); a line of 8000 `>` is bait.
+_MAX_PREFIXES = 16
+_BAR_DESC = 120  # longest progress bar description
 _MAX_CONTROL_RATIO = 0.10
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NEWLINES = re.compile(r"\r\n|\n|\r")
+_VISIBLE = re.compile(r"\S[^\n]*")  # a line from its first visible character to its end
 
 # One pass per line strips whatever prefixes nest at its start, outermost first.
 _PREFIX = re.compile(
@@ -28,19 +37,23 @@ _PREFIX = re.compile(
     |(?:[-*\u2022]\s+(?=\S))                                     # chat bullet
     |(?:(?P<service>[A-Za-z0-9][\w.-]*)\s+\|\s?)                 # docker-compose "vllm-1  | "
     |(?:\((?P<proc>[A-Za-z_][\w.:=-]*(?:\ (?!pid=)[\w.:=,\[\]-]+)*)
-        \s+pid=\d+[^)]*\)\s*)                                       # (VllmWorker rank=0 pid=12)
+        \s+pid=\d+[^)]{0,200}\)\s*)                                 # (VllmWorker rank=0 pid=12)
     |(?:\[rank(?P<rank>\d+)\]:\s?)                               # [rank3]:
     |(?:(?P<level>INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|FATAL)
         (?::\s+|\s+(?P<mmdd>\d\d-\d\d)\s+(?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?\s*
-        (?:\[[^\]]*\]\s*)?))                                     # INFO 11-28 10:12:01 [core.py:12]
+        (?:\[[^\]]{0,200}\]\s*|[\w.-]{1,80}\.py:\d{1,6}\]\s*)?))  # INFO 11-28 10:12:01 [core.py:12]
+    |(?:[\w.-]{1,80}\.py:\d{1,6}\]\s?)                            # "engine.py:366] ": a cut prefix
+    |(?:(?P<glog>[IWEF])\d{4}(?:\d{4})?\s(?P<hms3>\d\d:\d\d:\d\d)\.\d{1,9}\s{1,9}\d{1,9}\s
+        [\w./-]{1,200}:\d{1,6}\]\s?)                     # glog: E0511 23:56:11.551 182 x.cc:564]
+    |(?:\*\*(?=\S))                                              # markdown bold around a line
     |(?:\[?\d{4}-\d\d-\d\d[T\s](?P<hms2>\d\d:\d\d:\d\d)(?:[.,]\d+)?
         (?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+-)?\s+)                    # ISO timestamps
     """,
     re.VERBOSE,
 )
-_REPEATED = re.compile(r"\s*\[repeated \d+x across cluster\]")
+_GLOG_LEVEL = {"I": "INFO", "W": "WARNING", "E": "ERROR", "F": "FATAL"}
+_REPEATED = re.compile(r"\[repeated \d+x across cluster\]")  # Ray's dedup marker
 _DROP = re.compile(r"^\s*(?:[\^~]+|`{3}\w*|~{3}\w*)\s*$")  # caret lines and code fences
-_PROGRESS = re.compile(r"^(?P<desc>[^|\r\n]{0,120}?):?\s*\d{1,3}%\|")
 
 
 @dataclass(frozen=True)
@@ -94,22 +107,81 @@ def looks_binary(text: str) -> bool:
     return bad / len(sample) > _MAX_CONTROL_RATIO
 
 
+def _bar(part: str) -> str | None:
+    r"""The description of a progress bar (`desc: 42%|###  | 5/12`), None if `part` is none.
+
+    Reads what `^(?P<desc>[^|\r\n]{0,120}?):?\s*\d{1,3}%\|` matched, backwards from the first
+    `|`; that pattern tried each of 121 descriptions with a whitespace scan after it.
+    """
+    pipe = part.find("|")
+    percent = pipe - 1
+    if percent < 1 or part[percent] != "%":
+        return None
+    start = percent  # of the 1 to 3 digits before the `%`
+    while start > 0 and percent - start < 3 and part[start - 1].isdecimal():
+        start -= 1
+    if start == percent:
+        return None
+    if start > 0 and part[start - 1].isdecimal():  # a fourth digit is the description's
+        end = start
+    else:
+        end = len(part[:start].rstrip())
+        if end and part[end - 1] == ":":
+            end -= 1
+    return part[:end] if end <= _BAR_DESC else None
+
+
 def _split(text: str) -> list[tuple[int, str]]:
-    """Lines with their number; `\r` rewrites collapse to the last state of a progress bar."""
+    """Lines with their number; `\r` rewrites collapse to the last state of a progress bar.
+
+    Blank lines and blank `\r` parts give no message: they are skipped, but still end a run
+    of progress bars, as they did when each was kept and dropped later.
+    """
     out: list[tuple[int, str]] = []
-    for no, physical in enumerate(text.split("\n"), start=1):
+    bar: str | None = None  # the description of the last line kept, when it was a bar
+    no, counted, end = 1, 0, -1
+    for visible in _VISIBLE.finditer(text):
+        start = text.rfind("\n", 0, visible.start()) + 1
+        no += text.count("\n", counted, start)
+        counted = start
+        if start != end + 1:  # blank lines in between
+            bar = None
+        end = visible.end()
+        physical = text[start:end]
         if "\r" not in physical and "%|" not in physical:
             out.append((no, physical))
+            bar = None
             continue
-        for part in _NEWLINES.split(physical):
-            bar = _PROGRESS.match(part)
-            if bar and out:
-                prev = _PROGRESS.match(out[-1][1])
-                if prev and prev.group("desc") == bar.group("desc"):
-                    out[-1] = (no, part)
-                    continue
-            out.append((no, part))
+        parts = physical.split("\r")
+        if "%|" not in physical:  # no bar: each distinct part once (later copies are dropped)
+            out.extend((no, part) for part in dict.fromkeys(parts) if not _blank(part))
+            bar = None
+            continue
+        for part in parts:
+            if _blank(part):
+                bar = None
+                continue
+            desc = _bar(part)
+            if desc is not None and desc == bar:
+                out[-1] = (no, part)
+            else:
+                out.append((no, part))
+            bar = desc
     return out
+
+
+def _blank(part: str) -> bool:
+    return not part or part.isspace()
+
+
+def _drop_repeated(line: str) -> str:
+    """Remove each `[repeated Nx across cluster]` with the whitespace before it."""
+    kept, pos = [], 0
+    for marker in _REPEATED.finditer(line):
+        kept.append(line[pos : marker.start()].rstrip())
+        pos = marker.end()
+    kept.append(line[pos:])
+    return "".join(kept)
 
 
 def _clip(message: str) -> str:
@@ -133,22 +205,31 @@ def normalise(text: str) -> Paste:
     text = _CONTROL.sub("", text)
     lines: list[LogLine] = []
     seen: set[str] = set()
-    physical = _split(text)
-    for no, line in physical:
-        line = _clip(line)
+    read_before: set[str] = set()
+    for no, raw in _split(text):
+        line = _clip(raw)
+        if line in read_before:  # the same line gives the same message: read it once
+            continue
+        read_before.add(line)
         if "[repeated" in line:
-            line = _REPEATED.sub("", line)
+            line = _drop_repeated(line)
         level = source = hms = mmdd = None
         pos = 0
-        while (m := _PREFIX.match(line, pos)) and m.end() > pos:
-            lv, proc, service, rank, t1, t2, day = m.group(
-                "level", "proc", "service", "rank", "hms", "hms2", "mmdd"
+        for _ in range(_MAX_PREFIXES):
+            m = _PREFIX.match(line, pos)
+            if m is None or m.end() == pos:
+                break
+            lv, proc, service, rank, t1, t2, day, glog, t3 = m.group(
+                "level", "proc", "service", "rank", "hms", "hms2", "mmdd", "glog", "hms3"
             )
-            level = lv or level
+            level = lv or _GLOG_LEVEL.get(glog or "") or level
+            t1 = t1 or t3
             source = f"rank{rank}" if rank else proc or service or source
             hms, mmdd = (t1 or t2 or hms), (day or mmdd)
             pos = m.end()
         message = line[pos:].rstrip()
+        if message.endswith("**") and pos and line[pos - 2 : pos] == "**":
+            message = message[:-2].rstrip()
         # The same message from many ranks or repeated retries is read once.
         if message in seen or not message.strip() or _DROP.match(message):
             continue

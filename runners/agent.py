@@ -25,7 +25,7 @@ import httpx
 from runners import server
 from runners.errors import AuthError, CoordinatorError
 from runners.playbook import RunnerConfig, run_playbook
-from runners.redact import redact, redact_data
+from runners.redact import redact_data, redact_file, redact_lines
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 
@@ -53,6 +53,7 @@ class Coordinator:
 
     def __init__(self, config: AgentConfig, stop: threading.Event) -> None:
         self.config, self.stop = config, stop
+        self.max_backoff_s = config.max_backoff_s  # then at most a third of the lease given
         self.http = httpx.Client(
             base_url=config.server_url.rstrip("/") + PREFIX,
             headers={"Authorization": f"Bearer {config.token}"},
@@ -60,15 +61,22 @@ class Coordinator:
         )
 
     def call(
-        self, path: str, body: Any, retry: bool = True, final_s: float = 0.0
+        self,
+        path: str,
+        body: Any,
+        retry: bool = True,
+        final_s: float = 0.0,
+        timeout: float | None = None,
     ) -> httpx.Response | None:
         """POST with retries until it lands, or the agent stops. `final_s`: a last word (a
-        verdict, the last events) that still gets this long once the agent is stopping."""
+        verdict, the last events) that still gets this long once the agent is stopping.
+        AuthError: this agent's token is refused (revoked), so nothing it sends counts."""
         delay = 0.25
         deadline = time.monotonic() + final_s
         while not self.stop.is_set() or time.monotonic() < deadline:
             try:
-                r = self.http.post(path, json=body)
+                wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+                r = self.http.post(path, json=body, timeout=wait)
             except httpx.HTTPError as exc:
                 if not retry:
                     raise CoordinatorError(f"coordinator unreachable: {exc}") from exc
@@ -78,7 +86,7 @@ class Coordinator:
             else:
                 if r.status_code in (401, 403):
                     raise AuthError(f"the coordinator refused this agent: {r.text[:200]}")
-                if r.status_code in (404, 409, 422):
+                if r.status_code in (404, 409, 413, 422):
                     raise CoordinatorError(f"{path}: {r.status_code} {r.text[:200]}")
                 if r.status_code < 500:
                     return r
@@ -89,7 +97,7 @@ class Coordinator:
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             else:
                 self.stop.wait(delay)
-            delay = min(delay * 2, self.config.max_backoff_s)
+            delay = min(delay * 2, self.max_backoff_s)
         return None
 
     def close(self) -> None:
@@ -130,7 +138,33 @@ class _JobRun:
         with self.log_path.open("rb") as f:
             f.seek(max(0, self.log_path.stat().st_size - 16_000))
             lines = f.read().decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
-        return [redact(ln)[:500] for ln in deque((ln for ln in lines if ln.strip()), maxlen=n)]
+        # Redacted before it is cut to n lines: a key's BEGIN may be above the last n.
+        kept = deque(redact_lines(ln for ln in lines if ln.strip()), maxlen=n)
+        return [ln[:500] for ln in kept]
+
+    def heartbeats(
+        self, every_s: float, done: threading.Event, refused: Callable[[AuthError], None]
+    ) -> None:
+        """Heartbeats on a clock of their own until `done`: events waiting out a coordinator
+        restart with backoff never hold them back past the lease. A beat not answered in
+        its slot is given up; the next one tries again."""
+        while True:
+            try:
+                reply = self.api.call(
+                    f"/jobs/{self.job_id}/heartbeat",
+                    {"log_tail": self.tail()},
+                    retry=False,
+                    timeout=max(1.0, every_s),
+                )
+                if reply is not None and reply.json().get("cancel"):
+                    self.cancel.set()
+            except AuthError as exc:
+                refused(exc)
+                return
+            except Exception as exc:  # the run goes on; the verdict is what must land
+                log.warning("job %s: heartbeat: %s: %s", self.job_id, type(exc).__name__, exc)
+            if done.wait(every_s):
+                return
 
     def flush_events(self, final_s: float = 0.0) -> None:
         batch: list[Event] = []
@@ -156,13 +190,38 @@ class RunnerAgent:
         self.pending = runner.work_dir / "pending"
         self._in_hand: set[int] = set()  # jobs now: a stop cancels them before the agent exits
         self._lock = threading.Lock()
+        self.heartbeat_s = config.heartbeat_s  # then at most a third of the lease given
+        self.refused: AuthError | None = None  # the token was refused: stop, report nothing
 
     @property
     def busy(self) -> bool:
         return bool(self._in_hand)
 
     def run(self) -> None:
-        """Until `stop` is set: register, then lease and run jobs, `slots` at a time."""
+        """Until `stop` is set: register, then lease and run jobs, `slots` at a time.
+        AuthError: the coordinator refused this agent's token, at the start or later (a
+        revoke); its jobs were stopped and not reported."""
+        try:
+            self._run()
+        finally:
+            self.api.close()
+            log.info("agent stopped%s", " (its token was refused)" if self.refused else "")
+        if self.refused is not None:
+            raise self.refused
+
+    def _refuse(self, exc: AuthError) -> None:
+        """A 401 or 403 mid-run: revoked. Stop every job's server and report nothing more."""
+        with self._lock:
+            first, self.refused = self.refused is None, self.refused or exc
+        if first:
+            log.error(
+                "the coordinator refused this agent's token (revoked?): stopping its jobs "
+                "and exiting, reporting nothing more (%s)",
+                exc,
+            )
+        self.stop.set()
+
+    def _run(self) -> None:
         for note in server.clean_leftovers(self.runner.records):
             log.warning("%s", note)
         self._deliver_pending()
@@ -179,6 +238,10 @@ class RunnerAgent:
             return
         info = reply.json()
         log.info("registered as %s with labels %s", info["agent"], info["labels"])
+        lease_s = float(info.get("lease_s") or 0)
+        if lease_s > 0:  # three heartbeats, and three of the longest retry waits, per lease
+            self.heartbeat_s = min(self.config.heartbeat_s, lease_s / 3)
+            self.api.max_backoff_s = min(self.config.max_backoff_s, lease_s / 3)
         others = [
             threading.Thread(target=self._work, args=(slot,), name=f"slot-{slot}", daemon=True)
             for slot in range(1, self.config.slots)
@@ -188,7 +251,6 @@ class RunnerAgent:
         self._work(0)
         for thread in others:
             thread.join()
-        self.api.close()
 
     def _work(self, slot: int) -> None:
         # Servers side by side on one host need ports of their own.
@@ -208,6 +270,9 @@ class RunnerAgent:
                     continue
                 job = reply.json()
                 job_id = int(job["id"])
+            except AuthError as exc:
+                self._refuse(exc)
+                break
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("slot %s: an answer from the coordinator it cannot read: %s", slot, exc)
                 self.stop.wait(self.config.max_backoff_s)
@@ -236,24 +301,38 @@ class RunnerAgent:
         job = _JobRun(self.api, job_id, spec, runner)
         thread = threading.Thread(target=job.play, name=f"job-{job_id}", daemon=True)
         thread.start()
-        next_beat = 0.0
-        while thread.is_alive():
-            thread.join(self.config.events_every_s)
-            if self.stop.is_set():
-                job.cancel.set()  # the agent is stopping: stop the server first
-            try:
-                job.flush_events()
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + self.config.heartbeat_s
-                    reply = self.api.call(
-                        f"/jobs/{job_id}/heartbeat", {"log_tail": job.tail()}, retry=False
-                    )
-                    if reply is not None and reply.json().get("cancel"):
-                        job.cancel.set()
-            except Exception as exc:  # the run goes on; the verdict is what must land
-                log.warning("job %s: %s: %s (the run goes on)", job_id, type(exc).__name__, exc)
+        played = threading.Event()
+        beats = threading.Thread(
+            target=job.heartbeats,
+            args=(self.heartbeat_s, played, self._refuse),
+            name=f"heartbeat-{job_id}",
+            daemon=True,
+        )
+        beats.start()
+        try:
+            while thread.is_alive():
+                thread.join(self.config.events_every_s)
+                if self.stop.is_set():
+                    job.cancel.set()  # stopping or refused: stop the server first
+                try:
+                    job.flush_events()
+                except AuthError as exc:
+                    self._refuse(exc)
+                except Exception as exc:  # the run goes on; the verdict is what must land
+                    log.warning("job %s: %s: %s (the run goes on)", job_id, type(exc).__name__, exc)
+        finally:
+            played.set()
+            beats.join()
+        if self.refused is not None:
+            log.warning("job %s: its server is stopped; nothing reported (token refused)", job_id)
+            return
         assert job.result is not None
-        result = job.result.model_copy(update={"log_tail": redact_data(job.result.log_tail)})
+        result = job.result.redacted()  # all of it, not the tail alone
+        if result.log_path:  # the log stays here, and may be posted: no secret in it either
+            try:
+                redact_file(Path(result.log_path))
+            except OSError as exc:
+                log.warning("job %s: the server log could not be redacted: %s", job_id, exc)
         self._store_pending(job_id, result)
         try:
             job.flush_events(final_s=FINAL_S)
@@ -267,9 +346,11 @@ class RunnerAgent:
 
     def _deliver(self, job_id: int, result: RunResult) -> None:
         try:
-            reply = self.api.call(
-                f"/jobs/{job_id}/result", result.model_dump(mode="json"), final_s=FINAL_S
-            )
+            body = result.redacted().model_dump(mode="json")  # a pending one, too
+            reply = self.api.call(f"/jobs/{job_id}/result", body, final_s=FINAL_S)
+        except AuthError as exc:
+            self._refuse(exc)  # the result stays on disk: this agent's next self may deliver it
+            return
         except CoordinatorError as exc:
             log.error("job %s: the coordinator refused the result: %s", job_id, exc)
             reply = None

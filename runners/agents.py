@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from runners.database import Database, now
-from runners.errors import AuthError, RunnerError
+from runners.errors import AuthError, RunnerError, SpecError
+from runners.spec import check_labels
 from runners.tables import AgentRow, DispatchRow
 
 TOKEN_PREFIX = "oncall_"
@@ -40,12 +42,7 @@ class Agent:
     slots: int
     last_seen: datetime | None
     disabled: bool
-    allowed: tuple[str, ...] | None = None  # the labels it may claim; None: any
-
-    def serves(self, wanted: Sequence[str]) -> bool:
-        """A job's labels are all among this agent's labels and its name (the admin gave
-        the name; the host name is the agent's own word, so it does not count)."""
-        return set(wanted) <= {*self.labels, self.name}
+    allowed: tuple[str, ...] = ()  # the labels it may claim besides its name
 
 
 def agent_record(row: AgentRow) -> Agent:
@@ -58,8 +55,32 @@ def agent_record(row: AgentRow) -> Agent:
         row.slots,
         aware(row.last_seen) if row.last_seen else None,
         row.disabled,
-        tuple(json.loads(row.allowed_labels)) if row.allowed_labels is not None else None,
+        tuple(json.loads(row.allowed_labels or "[]")),
     )
+
+
+def plain_words(words: Iterable[str], refuse: type[RunnerError]) -> None:
+    """Names and labels pick hosts and are shown in chat: plain words only."""
+    try:
+        check_labels(words)
+    except SpecError as exc:
+        raise refuse(
+            f"{exc}: names and labels are letters, digits, `.`, `_` and `-` "
+            "(starting with a letter or digit, at most 63)"
+        ) from exc
+
+
+def _clash(s: Session, name: str, labels: Collection[str], new: bool) -> str | None:
+    """Why `name` may not have `labels` (another agent's name among them) or, `new`, may
+    not be a name at all (another agent has it as a label): a job `on <host>` goes to
+    that host alone."""
+    for other in s.scalars(select(AgentRow).where(AgentRow.name != name)):
+        if other.name in labels:
+            return f"{other.name} is the name of an agent: no other agent may have it as a label"
+        theirs = {*json.loads(other.labels), *json.loads(other.allowed_labels or "[]")}
+        if new and name in theirs:
+            return f"{name} is a label of {other.name}: pick another name"
+    return None
 
 
 class AgentRegistry(Database):
@@ -72,12 +93,17 @@ class AgentRegistry(Database):
     # Agents and their tokens.
 
     def add_agent(self, name: str, labels: Sequence[str] | None = None) -> str:
-        """A new agent and its token, shown this once: only its hash is kept. With `labels`,
-        the agent may claim only those (a stolen token cannot take other hosts' jobs)."""
+        """A new agent and its token, shown this once: only its hash is kept. It may claim
+        `labels` and its own name, nothing else (a stolen token cannot take other hosts'
+        jobs)."""
+        given = sorted(set(labels or ()))
+        plain_words([name, *given], RunnerError)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        allowed = json.dumps(sorted(set(labels))) if labels is not None else None
         try:
             with self._write() as s:
+                if why := _clash(s, name, given, new=True):
+                    raise RunnerError(why)
+                allowed = json.dumps(given)
                 s.add(AgentRow(name=name, token_hash=hash_token(token), allowed_labels=allowed))
         except IntegrityError as exc:
             raise RunnerError(f"an agent named {name!r} exists; pick another name") from exc
@@ -93,16 +119,20 @@ class AgentRegistry(Database):
     def register(
         self, agent: Agent, labels: Sequence[str], hostname: str, version: str, slots: int
     ) -> Agent:
+        plain_words(labels, AuthError)
         with self._write() as s:
             row = s.get(AgentRow, agent.id)
             assert row is not None
-            if row.allowed_labels is not None:
-                extra = set(labels) - set(json.loads(row.allowed_labels))
-                if extra:
-                    raise AuthError(
-                        f"{agent.name} may not claim the labels {', '.join(sorted(extra))} "
-                        "(given at `coordinator add-agent --label`)"
-                    )
+            given = json.loads(row.allowed_labels or "[]")
+            extra = set(labels) - {*given, row.name}
+            if extra:
+                raise AuthError(
+                    f"{agent.name} may not claim the labels {', '.join(sorted(extra))}: its "
+                    f"token allows {', '.join([row.name, *given])} (its name and the labels "
+                    "given at `coordinator add-agent`), no others"
+                )
+            if why := _clash(s, row.name, set(labels), new=False):
+                raise AuthError(why)
             row.labels, row.hostname, row.version = (
                 json.dumps(sorted(set(labels))),
                 hostname,

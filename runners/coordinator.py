@@ -9,14 +9,16 @@ expires the leases of agents that went quiet (a conditional update: once per job
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.types import Message
 
 from runners.agents import Agent
 from runners.database import now
@@ -30,6 +32,9 @@ log = logging.getLogger("ascend_oncall.coordinator")
 PREFIX = "/api/runners/v1"
 MAX_WAIT_S = 30.0
 POLL_S = 0.2
+# The largest body an agent sends is a verdict (its log tail, triage, environment):
+# tens of kB. Far more is refused unread.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class Registration(BaseModel):
@@ -60,8 +65,42 @@ def _job_view(job: Job) -> dict[str, Any]:
     }
 
 
+class _TooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"request body too large: at most {MAX_BODY_BYTES} bytes")
+
+
+class _CappedRoute(APIRoute):
+    """Bodies over MAX_BODY_BYTES are refused before they are read: by their declared
+    length at once, streamed ones at the byte that crosses the cap. FastAPI reads and
+    parses the body before it checks the token, so this stands in front of both."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def capped(request: Request) -> Response:
+            declared = request.headers.get("content-length", "0")
+            # A length of many digits is refused before int() (which caps its input).
+            size_ok = declared.isascii() and declared.isdigit() and len(declared) <= 12
+            if not size_ok or int(declared) > MAX_BODY_BYTES:
+                raise _TooLarge()
+            seen = 0
+
+            async def receive() -> Message:
+                nonlocal seen
+                message = await request.receive()
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise _TooLarge()
+                return message
+
+            return await handler(Request(request.scope, receive))
+
+        return capped
+
+
 def router(store: JobStore) -> APIRouter:
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=PREFIX, route_class=_CappedRoute)
 
     async def agent(request: Request) -> Agent:
         auth = request.headers.get("authorization", "")
@@ -109,7 +148,10 @@ def router(store: JobStore) -> APIRouter:
         while True:
             if await request.is_disconnected():  # the agent gave up waiting: lease nothing
                 return Response(status_code=204)
-            job = await to_thread.run_sync(store.lease, me)
+            try:  # the revoke is checked again each round: a long poll outlives a token
+                job = await to_thread.run_sync(store.lease, me)
+            except AuthError as exc:
+                raise HTTPException(401, str(exc)) from exc
             if job is not None:
                 log.info("job %s leased by %s", job.id, me.name)
                 return _job_view(job)

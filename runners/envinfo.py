@@ -1,5 +1,8 @@
 """What is installed on the host, captured with every run: versions and import paths of
-the serving stack, the NPUs (`npu-smi info`), and the launch's env overrides."""
+the serving stack, the NPUs (`npu-smi info`), and the launch's env overrides.
+
+Every probe runs with the server's own environment (`server.host_environment`), never the
+agent's: the agent's token and other secrets reach no process it starts."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import platform
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,9 @@ print(json.dumps({"python": sys.version.split()[0], "packages": out}))
 """
 
 
-def server_python(vllm_cmd: list[str]) -> str | None:
+def server_python(vllm_cmd: list[str], env: Mapping[str, str]) -> str | None:
     """The interpreter that runs `vllm_cmd`: named first, or on its script's #! line."""
-    exe = shutil.which(vllm_cmd[0])
+    exe = shutil.which(vllm_cmd[0], path=env.get("PATH"))
     if exe is None:
         return None
     if "python" in Path(exe).name:
@@ -59,16 +63,18 @@ def server_python(vllm_cmd: list[str]) -> str | None:
     return None
 
 
-def packages(vllm_cmd: list[str], timeout_s: float = 60.0) -> tuple[str | None, dict[str, Any]]:
+def packages(
+    vllm_cmd: list[str], env: Mapping[str, str], timeout_s: float = 60.0
+) -> tuple[str | None, dict[str, Any]]:
     """(python version, {module: {version, path}}) as the server's interpreter sees them."""
-    python = server_python(vllm_cmd)
+    python = server_python(vllm_cmd, env)
     if python is None:
         return None, {}
     wanted = {m: DISTRIBUTIONS.get(m, m) for m in PACKAGES}
     try:
         out = subprocess.run(
             [python, "-c", _PROBE, json.dumps(wanted)],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            capture_output=True, text=True, timeout=timeout_s, check=False, env=dict(env),
         )  # fmt: skip
         found = json.loads(out.stdout)
     except (OSError, subprocess.TimeoutExpired, ValueError):
@@ -77,39 +83,44 @@ def packages(vllm_cmd: list[str], timeout_s: float = 60.0) -> tuple[str | None, 
     return str(found["python"]), modules
 
 
-def npu_summary(timeout_s: float = 20.0) -> str | None:
-    exe = shutil.which("npu-smi")
+def npu_summary(env: Mapping[str, str], timeout_s: float = 20.0) -> str | None:
+    exe = shutil.which("npu-smi", path=env.get("PATH"))
     if exe is None:
         return None
     try:
         out = subprocess.run(
-            [exe, "info"], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+            [exe, "info"],
+            capture_output=True, text=True, timeout=timeout_s, check=False, env=dict(env),
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"npu-smi info failed: {exc}"
     lines = (out.stdout or out.stderr).splitlines()
     return "\n".join(lines[:NPU_SMI_LINES])
 
 
-def server_version(vllm_cmd: list[str], timeout_s: float = 60.0) -> str | None:
+def server_version(
+    vllm_cmd: list[str], env: Mapping[str, str], timeout_s: float = 60.0
+) -> str | None:
     """`vllm --version` of the command that will serve (it may be another venv's)."""
     try:
         out = subprocess.run(
-            [*vllm_cmd, "--version"], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+            [*vllm_cmd, "--version"],
+            capture_output=True, text=True, timeout=timeout_s, check=False, env=dict(env),
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (out.stdout or "").strip().splitlines()
     return text[-1][:100] if out.returncode == 0 and text else None
 
 
-def capture(vllm_cmd: list[str]) -> dict[str, Any]:
-    python, modules = packages(vllm_cmd)
+def capture(vllm_cmd: list[str], env: Mapping[str, str]) -> dict[str, Any]:
+    """What the host runs, probed with `env`: the environment the server gets."""
+    python, modules = packages(vllm_cmd, env)
     return {
         "host": platform.node(),
         "python": python,
         "vllm_cmd": " ".join(vllm_cmd),
-        "vllm_cmd_version": server_version(vllm_cmd),
+        "vllm_cmd_version": server_version(vllm_cmd, env),
         "packages": modules,
-        "npu": npu_summary(),
+        "npu": npu_summary(env),
     }

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,16 +82,61 @@ def _has_marker(pid: int, run_id: str) -> bool:
     return f"{MARKER}={run_id}".encode() in environ.split(b"\0")
 
 
-_PRIVATE = re.compile(r"^(ONCALL_|SLACK_)|TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL", re.I)
-_HUB_TOKENS = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MODELSCOPE_API_TOKEN"}  # gated weights
+# The server's environment, by name: what CANN's set_env.sh exports (toolkit and library
+# paths, ASCEND_* / ATB_* / HCCL_*), the locale, temp and home folders, vLLM's and torch's
+# own knobs, the hub's cache and a read token for gated weights, proxies. A job cannot set
+# any of these except through `spec.ENV_NAMES`; PYTHONPATH and LD_LIBRARY_PATH come only
+# from the host (CANN sets them), never from a job.
+_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
+        "LD_LIBRARY_PATH", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "TOOLCHAIN_HOME",
+        "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_ENDPOINT",
+        "HF_HUB_ENABLE_HF_TRANSFER", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MODELSCOPE_CACHE",
+        "MODELSCOPE_API_TOKEN", "TOKENIZERS_PARALLELISM", "TASK_QUEUE_ENABLE",
+        "CPU_AFFINITY_CONF", "TORCHDYNAMO_DISABLE", "http_proxy", "https_proxy", "no_proxy",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    }
+)  # fmt: skip
+_PREFIXES = (
+    "LC_", "ASCEND_", "ATB_", "HCCL_", "LCCL_", "ASDOPS_", "VLLM_", "TORCH_", "TORCHINDUCTOR_",
+    "PYTORCH_", "TRANSFORMERS_", "OMP_", "MKL_",
+)  # fmt: skip
+# Never passed, whatever the name's prefix or the operator's pass list: the agent's and the
+# bot's settings, and anything named like a credential. The hub tokens in _NAMES are read
+# tokens that gated weights need: they go.
+_SECRET = re.compile(
+    r"^(ONCALL_|SLACK_|AWS_|SSH_|GIT_|KUBE)|TOKEN(?!S|IZER)|SECRET|PASSW|PWD|API_?KEY"
+    r"|_KEY$|_KEY_|_PAT$|AUTH|CREDENTIAL|COOKIE|SESSION|NETRC|KUBECONFIG",
+    re.I,
+)
+_URL_CREDENTIALS = re.compile(r"://[^/\s@]{1,512}@")  # user:password@ in a URL
 
 
-def host_environment() -> dict[str, str]:
-    """The agent's own environment, which the server inherits: on an Ascend host it holds
-    what CANN's set_env.sh exported (library paths, ASCEND_* locations). The agent's token,
-    the bot's settings and other secrets stay behind; a hub token for gated weights goes."""
+def _passes(name: str, value: str, extra: Iterable[str]) -> bool:
+    if _URL_CREDENTIALS.search(value):
+        return False
+    if name in _NAMES:  # named one by one above: none is a secret but the hub tokens
+        return True
+    if _SECRET.search(name):
+        return False
+    if name.startswith(_PREFIXES):
+        return True
+    return any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in extra)
+
+
+def host_environment(
+    overrides: Mapping[str, str] | None = None, pass_env: Iterable[str] = ()
+) -> dict[str, str]:
+    """The environment of the server and of every probe of the host (`vllm --version`, the
+    package probe, `npu-smi`): the allow-listed part of the agent's own, names the operator
+    passes (`NAME` or `PREFIX*`: ONCALL_RUNNER_PASS_ENV), then `overrides` (the runner's
+    own and the job's checked env). The agent's token, the bot's settings, cloud and SSH
+    credentials and values holding a password in a URL stay behind."""
+    extra = tuple(pass_env)
     env = dict(os.environ)  # noqa: TID251
-    return {k: v for k, v in env.items() if k in _HUB_TOKENS or not _PRIVATE.search(k)}
+    kept = {k: v for k, v in env.items() if _passes(k, v, extra)}
+    return {**kept, **(overrides or {})}
 
 
 def port_in_use(host: str, port: int) -> str | None:

@@ -1,14 +1,15 @@
 """What a job asks for, and the rules it must pass before anything runs.
 
 A request from chat becomes a `JobSpec` here or not at all. Serve arguments pass an
-allow-list of flags with typed values, env overrides an allow-list of names, the model is
-a hub name or a path under configured roots; the launch is an argv list, never a shell
+allow-list of flags with typed values (JSON values: a typed key allow-list per flag, in
+`jsonflags`), env overrides an allow-list of names, the model is a hub name or a path under
+configured roots once its links are followed; the launch is an argv list, never a shell
 string. The agent checks again on its host: the coordinator's word is not enough.
 """
 
 from __future__ import annotations
 
-import json
+import os.path
 import posixpath
 import re
 import shlex
@@ -17,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runners import jsonflags
 from runners.errors import SpecError
 from runners.fallbacks import FALLBACKS, Fallback, find_fallback
 
@@ -30,52 +32,44 @@ _SIZE = re.compile(r"\d{1,12}[KMGkmg]?i?[Bb]?")
 _ENV_VALUE = re.compile(r"[A-Za-z0-9_.,:=+/-]{0,200}")
 _HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-MAX_JSON = 2000
+
+Value = Callable[[str], str]  # the value as the argv will hold it, or ValueError saying why
 
 
-_JSON_WORD = re.compile(r"[A-Za-z0-9_.:+-]{0,100}")
-_CODE_KEYS = {"auto_map"}  # a config naming Python modules to import
+def _choice(*names: str) -> Value:
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError("one of " + ", ".join(names))
+        return value
+
+    return check
 
 
-def _plain(value: object) -> bool:
-    """Numbers, booleans, and words: no string that could be a path, a URL or a model."""
-    if isinstance(value, dict):
-        return all(
-            _JSON_WORD.fullmatch(k) and k not in _CODE_KEYS and _plain(v) for k, v in value.items()
-        )
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    if isinstance(value, str):
-        return _JSON_WORD.fullmatch(value) is not None
-    return value is None or isinstance(value, bool | int | float)
+def _match(pattern: re.Pattern[str], what: str) -> Value:
+    def check(value: str) -> str:
+        if pattern.fullmatch(value) is None:
+            raise ValueError(what)
+        return value
+
+    return check
 
 
-def _is_json(value: str) -> bool:
-    if len(value) > MAX_JSON:
-        return False
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return False
-    return isinstance(parsed, dict | list) and _plain(parsed)
+def _json(flag: str) -> Value:
+    return lambda value: jsonflags.canonical(value, jsonflags.SCHEMAS[flag])
 
 
-def _choice(*names: str) -> Callable[[str], bool]:
-    return lambda value: value in names
-
-
-def _match(pattern: re.Pattern[str]) -> Callable[[str], bool]:
-    return lambda value: pattern.fullmatch(value) is not None
-
-
-INT, FLOAT, NAME, SIZE = _match(_INT), _match(_FLOAT), _match(_NAME), _match(_SIZE)
+INT = _match(_INT, "a whole number")
+FLOAT = _match(_FLOAT, "a number")
+NAME = _match(_NAME, "a name (letters, digits, _.:/+-)")
+SIZE = _match(_SIZE, "a size (8GiB, 8589934592)")
 
 # Flags a job may pass to `vllm serve`, with a check of their value (None: takes no value).
 # --host and --port are the runner's own. Left out: anything that names a file, a plugin or
-# a second model (--chat-template, --speculative-config, --tokenizer); JSON values may hold
-# no path or name (`_plain`). --trust-remote-code runs the model repo's own Python on the
-# host: only where the operator allowed it (REMOTE_CODE).
-FLAGS: dict[str, Callable[[str], bool] | None] = {
+# a second model or code to import (--chat-template, --speculative-config, --tokenizer,
+# --kv-transfer-config); JSON values pass a typed key allow-list of their own (`jsonflags`).
+# --trust-remote-code runs the model repo's own Python on the host: only where the operator
+# allowed it (REMOTE_CODE).
+FLAGS: dict[str, Value | None] = {
     "--tensor-parallel-size": INT,
     "--data-parallel-size": INT,
     "--pipeline-parallel-size": INT,
@@ -93,10 +87,10 @@ FLAGS: dict[str, Callable[[str], bool] | None] = {
     "--quantization": NAME,
     "--served-model-name": NAME,
     "--generation-config": _choice("auto", "vllm"),
-    "--compilation-config": _is_json,
-    "--additional-config": _is_json,
-    "--limit-mm-per-prompt": _is_json,
-    "--hf-overrides": _is_json,
+    "--compilation-config": _json("--compilation-config"),
+    "--additional-config": _json("--additional-config"),
+    "--limit-mm-per-prompt": _json("--limit-mm-per-prompt"),
+    "--hf-overrides": _json("--hf-overrides"),
     "--mm-processor-cache-gb": FLOAT,
     "--no-enable-prefix-caching": None,
     "--enable-prefix-caching": None,
@@ -193,7 +187,8 @@ def check_args(args: Sequence[str], remote_code: bool = False) -> tuple[str, ...
             if not remote_code:
                 raise SpecError(
                     "`--trust-remote-code` runs the model repository's own code on the host; "
-                    "the operator has not allowed it (ONCALL_ALLOW_REMOTE_CODE)"
+                    "the operator has not allowed it (ONCALL_ALLOW_REMOTE_CODE=true on the bot, "
+                    "and `--allow-remote-code` on the agent or `run`)"
                 )
             if eq:
                 raise SpecError(f"`{flag}` takes no value")
@@ -220,9 +215,10 @@ def check_args(args: Sequence[str], remote_code: bool = False) -> tuple[str, ...
             i += 2
         else:
             raise SpecError(f"`{flag}` needs a value")
-        if not check(value):
-            raise SpecError(f"`{value[:60]}` is not a valid value for `{flag}`")
-        out += [flag, value]
+        try:
+            out += [flag, check(value)]
+        except ValueError as exc:
+            raise SpecError(f"`{value[:60]}` is not a valid value for `{flag}`: {exc}") from exc
     return tuple(out)
 
 
@@ -238,21 +234,36 @@ def check_env(env: dict[str, str]) -> dict[str, str]:
     return dict(env)
 
 
-def check_model(model: str, roots: Iterable[str] = ()) -> str:
-    """A hub name (`Qwen/Qwen3-8B`) or an absolute path under one of `roots`."""
+def _under(path: str, roots: Iterable[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def check_model(model: str, roots: Iterable[str] = (), resolve: bool = True) -> str:
+    """A hub name (`Qwen/Qwen3-8B`) or an absolute path under one of `roots` once links
+    are followed (a link inside a root may point anywhere). `resolve`: the path comes back
+    resolved, as checked (the agent); else as typed, normalised (the bot, whose disk may
+    not be the host's)."""
     if model.startswith("/"):
-        path = posixpath.normpath(model)
-        if "\x00" in path or any(c in path for c in "\n\r\t"):
+        if "\x00" in model or any(c in model for c in "\n\r\t"):
             raise SpecError("the model path holds control characters")
-        roots = [posixpath.normpath(r) for r in roots]
+        path = posixpath.normpath(model)
+        if ".." in model.split("/"):  # through a link, `link/..` is not where it reads
+            raise SpecError(f"`{model[:80]}` is not under a model root: give it without `..`")
+        roots = [os.path.realpath(r) for r in roots]
         if not roots:
             raise SpecError(
                 "model paths are not allowed here: no model roots are configured "
                 "(ONCALL_MODEL_ROOTS on the bot, --model-root on the agent)"
             )
-        if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+        real = os.path.realpath(model)
+        if not _under(real, roots):
+            if _under(path, roots):
+                raise SpecError(
+                    f"`{path}` is or goes through a link to `{real}`, outside the model roots "
+                    f"({', '.join(roots)})"
+                )
             raise SpecError(f"`{path}` is not under a model root ({', '.join(roots)})")
-        return path
+        return real if resolve else path
     if _HUB_NAME.fullmatch(model) is None or ".." in model:
         raise SpecError(f"`{model[:80]}` is neither a model name (org/name) nor an absolute path")
     return model
@@ -276,9 +287,9 @@ def check(
     the hosts' disks) lets any absolute path through when no roots are configured."""
     roots = list(model_roots)
     if roots or strict_paths or not spec.model.startswith("/"):
-        model = check_model(spec.model, roots)
+        model = check_model(spec.model, roots, resolve=strict_paths)
     else:
-        model = check_model(spec.model, ["/"])
+        model = check_model(spec.model, ["/"], resolve=False)
     fallback = spec.fallback
     if spec.playbook == "fallback":
         if not fallback:
@@ -362,7 +373,7 @@ def model_in_log(text: str) -> str | None:
     for found in _MODEL_IN_LOG.finditer(text[:500_000]):
         name = next(g for g in found.groups() if g)
         try:
-            return check_model(name, ["/"])
+            return check_model(name, ["/"], resolve=False)
         except SpecError:
             continue
     return None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -20,12 +20,15 @@ from runners.agents import Agent, agent_record, aware
 from runners.database import connect, safe_url
 from runners.database import now as _now
 from runners.errors import CoordinatorError, InvalidTransition, RunnerError
+from runners.leasing import free_slots, next_queued, take
 from runners.notices import Notices
 from runners.records import Job, job_record
 from runners.result import Event, RunResult
-from runners.spec import JobSpec
+from runners.spec import JobSpec, check_labels
 from runners.states import VERDICTS, Status, advance
-from runners.tables import AgentRow, EventRow, JobRow, migrate
+from runners.tables import AgentRow, EventRow, JobLabelRow, JobRow, migrate
+
+LEASE_TRIES = 20
 
 
 class JobStore(Notices):
@@ -86,11 +89,12 @@ class JobStore(Notices):
         parent_id: int | None,
         request_key: str | None,
     ) -> Job:
+        labels = check_labels(spec.labels)  # each a table row, matched in SQL when leasing
         with self._write() as s:
             row = JobRow(
                 request_key=request_key[:200] if request_key else None,
                 spec=spec.model_dump_json(),
-                labels=json.dumps(list(spec.labels)),
+                labels=json.dumps(list(labels)),
                 requested_by=requested_by,
                 channel_id=channel_id,
                 thread_ts=thread_ts,
@@ -99,6 +103,7 @@ class JobStore(Notices):
             )
             s.add(row)
             s.flush()
+            s.add_all(JobLabelRow(job_id=row.id, label=label) for label in set(labels))
             s.add(EventRow(job_id=row.id, kind="phase", phase="queued", message=spec.describe()))
             return job_record(s, row)
 
@@ -169,56 +174,43 @@ class JobStore(Notices):
 
     def lease(self, agent: Agent) -> Job | None:
         """The oldest queued job this agent serves, now running on it; None if there is none
-        or the agent has no free slot. The conditional update is what stops a second agent
-        (or replica) from taking the same job."""
-        now = _now()
-        with self._read() as s:
-            busy = len(
-                s.scalars(
-                    select(JobRow.id).where(
-                        JobRow.agent_id == agent.id, JobRow.status == Status.RUNNING.value
-                    )
-                ).all()
-            )
-            if busy >= agent.slots:
+        or the agent has no free slot. A revoked agent is refused (AuthError) even with an
+        identity read before the revoke (an open long poll)."""
+        serves = {*agent.labels, agent.name}  # the admin gave the name; not the host name
+        after = 0
+        for _ in range(LEASE_TRIES):  # each miss is a job another agent took meanwhile
+            with self._read() as s:
+                if free_slots(s, agent) <= 0:
+                    return None
+                job_id = next_queued(s, serves, after)
+            if job_id is None:
                 return None
-            queued = s.execute(
-                select(JobRow.id, JobRow.labels)
-                .where(JobRow.status == Status.QUEUED.value)
-                .order_by(JobRow.id)
-                .limit(1000)
-            ).all()
-        for job_id, labels in queued:
-            if not agent.serves(json.loads(labels)):
-                continue
+            now = _now()
             with self._write() as s:
-                won = s.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status == Status.QUEUED.value)
-                    .values(
-                        status=advance(Status.QUEUED, Status.RUNNING).value,
-                        agent_id=agent.id,
-                        lease_expires=now + self.lease_for,
-                        leased_at=now,
-                        phase="preflight",
-                        updated_at=now,
-                        version=JobRow.version + 1,
-                    )
-                )
-                if getattr(won, "rowcount", 0) == 1:
-                    s.add(
-                        EventRow(
-                            job_id=job_id,
-                            kind="note",
-                            phase="queued",
-                            message=f"leased by {agent.name}",
-                        )
-                    )
-                    s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now))
+                if take(s, agent, job_id, now, self.lease_for):
+                    note = f"leased by {agent.name}"
+                    s.add(EventRow(job_id=job_id, kind="note", phase="queued", message=note))
                     row = s.get(JobRow, job_id)
                     assert row is not None
                     return job_record(s, row)
+            after = job_id
         return None
+
+    def queue_refusal(self, user: str, most: int) -> str | None:
+        """Why `user` may queue no more jobs now (`most` already waiting), or None."""
+        with self._read() as s:
+            queued = s.scalar(
+                select(func.count())
+                .select_from(JobRow)
+                .where(JobRow.requested_by == user, JobRow.status == Status.QUEUED.value)
+            )
+        if int(queued or 0) < most:
+            return None
+        return (
+            f"You have {queued} jobs queued already, the most one person may have waiting "
+            "(ONCALL_MAX_QUEUED_PER_USER): cancel one, or wait for one to start. "
+            "`/runners` shows which agents are online."
+        )
 
     def _owned(self, s: Session, agent: Agent, job_id: int) -> JobRow:
         # Locked (PostgreSQL): the reaper, a cancel and the agent change the same row.
@@ -399,8 +391,6 @@ class JobStore(Notices):
                     )
                     lost.append(job_id)
         return lost
-
-    # Chat: which jobs changed since they were last shown.
 
 
 def open_jobs(url: str, lease_s: float = 60.0) -> JobStore:

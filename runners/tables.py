@@ -30,7 +30,7 @@ class AgentRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     labels: Mapped[str] = mapped_column(Text, default="[]")
-    # Labels the admin gave it (`add-agent --label`): it may claim no others. None: any.
+    # Labels the admin gave it (`add-agent --label`): it may claim no others but its name.
     allowed_labels: Mapped[str | None] = mapped_column(Text)
     hostname: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[str | None] = mapped_column(String(64))
@@ -67,6 +67,18 @@ class JobRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
     notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
     shown_status: Mapped[str | None] = mapped_column(String(16))  # whose verdict was posted
+
+
+class JobLabelRow(Base):
+    """A job's labels, one a row, so the lease query matches them in SQL: jobs no agent
+    serves never hide the ones behind them."""
+
+    __tablename__ = "runner_job_labels"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("runner_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class EventRow(Base):

@@ -11,6 +11,8 @@ from runners import Budgets, RunnerConfig
 
 FAKE_VLLM = Path(__file__).resolve().parents[1] / "fakes" / "fake_vllm.py"
 FAKE_CMD = (sys.executable, str(FAKE_VLLM))
+# The server gets an allow-listed environment: the fake's own knobs pass by name.
+PASS_ENV = ("FAKE_VLLM_*",)
 
 # Real budgets are minutes; the fake at a tenth of its speed needs seconds.
 FAST = Budgets(
@@ -36,4 +38,6 @@ def fake_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def runner_config(tmp_path: Path, fake_env: None) -> RunnerConfig:
-    return RunnerConfig(vllm_cmd=FAKE_CMD, port=0, work_dir=tmp_path / "runner", budgets=FAST)
+    return RunnerConfig(
+        vllm_cmd=FAKE_CMD, port=0, work_dir=tmp_path / "runner", budgets=FAST, pass_env=PASS_ENV
+    )

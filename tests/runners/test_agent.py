@@ -52,6 +52,7 @@ class Host:
             "ONCALL_VLLM_CMD": " ".join(FAKE_CMD),
             "ONCALL_RUNNER_PORT": "0",
             "FAKE_VLLM_TIME_SCALE": "0.1",
+            "ONCALL_RUNNER_PASS_ENV": "FAKE_VLLM_*",  # the fake's knobs reach the server
         }
         self.store: JobStore = open_jobs(self.url, lease_s=5)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -123,7 +124,7 @@ def server_groups(host: Host) -> list[int]:
 
 def test_a_job_runs_on_the_agent_its_labels_name(host: Host) -> None:
     host.coordinator()
-    host.agent(host.store.add_agent("npu-a2"), "a2")
+    host.agent(host.store.add_agent("npu-a2", ["a2"]), "a2")
     other = host.store.submit(JobSpec(playbook="smoke", model="fake/healthy", labels=("a3",)))
     job = host.store.submit(JobSpec(playbook="smoke", model="fake/false-ready-fia", labels=("a2",)))
     done = host.finished(job.id)

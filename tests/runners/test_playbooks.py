@@ -103,6 +103,35 @@ def test_false_ready_is_a_failure_even_though_the_server_exits_0(
     assert result.next and result.next.playbook == "eager"
 
 
+def test_the_runner_tells_triage_it_saw_ready_then_the_first_request_fail(
+    runner_config: RunnerConfig,
+) -> None:
+    asked: list[tuple[str, frozenset[str]]] = []
+
+    def triage(text: str, observed: frozenset[str]) -> dict[str, object]:
+        asked.append((text, observed))
+        return {"verdict": "match", "matches": []}
+
+    result = run_playbook(
+        JobSpec(playbook="smoke", model="fake/false-ready-fia"), runner_config, triage=triage
+    )
+    assert result.status == "failed"
+    assert result.facts == ["@first-request-crash"]
+    assert any(
+        o.startswith("the first request (text) was sent and got HTTP 500") for o in result.observed
+    )
+    assert any(o.startswith("ready after") for o in result.observed)
+    [(text, observed)] = asked
+    assert observed == {"@first-request-crash"}
+    assert "561002" in text  # the first error is still what is quoted and read
+
+
+def test_a_server_that_never_got_ready_observed_no_request(runner_config: RunnerConfig) -> None:
+    result = run(runner_config, "arch-unknown")
+    assert result.status == "failed"
+    assert result.facts == [] and result.observed == []
+
+
 def test_graph_only_failure_passes_eager_and_says_so(runner_config: RunnerConfig) -> None:
     smoke = run(runner_config, "graph-only-mla")
     assert smoke.status == "failed" and smoke.next and smoke.next.playbook == "eager"

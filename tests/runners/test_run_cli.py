@@ -17,6 +17,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "FAKE_VLLM_TIME_SCALE": "0.1",
+        "ONCALL_RUNNER_PASS_ENV": "FAKE_VLLM_*",  # the fake's knobs reach the server
         "ONCALL_RUNNER_DIR": str(tmp_path / "runner"),
         "ONCALL_SETTLE_S": "0.3",
     }

@@ -41,7 +41,7 @@ def spec(model: str = "org/m", labels: tuple[str, ...] = ()) -> JobSpec:
 
 
 def agent(store: JobStore, name: str, labels: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    token = store.add_agent(name)
+    token = store.add_agent(name, list(labels))  # an agent claims only what it was given
     return store.register(store.agent_for(token), labels, f"{name}.local", "1", 1)
 
 
