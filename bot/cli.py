@@ -15,10 +15,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from bot.cli_help import PlainHelp
 from bot.errors import BotError
-from bot.settings import Settings, work_offline
+from bot.settings import Settings, default_data_dir, work_offline
 from bot.terminal import report_view, search_view, splits_view, triage_view
-from kb import InputError, KBError, Triager, check, evaluate, load, load_cases
+from kb import HELD_OUT, InputError, KBError, Triager, check, evaluate, load, load_cases, resolve
 
 if TYPE_CHECKING:
     from bot.core import Oncall
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # `ascend-oncall triage` starts as fast as the triage engine allows.
 
 app = typer.Typer(
-    add_completion=False,
+    cls=PlainHelp,
     help="On-call triage of vLLM / vllm-ascend logs against the team's runbook.",
 )
 kb_app = typer.Typer(no_args_is_help=True, help="The runbook knowledge base.")
@@ -38,7 +39,12 @@ err = Console(stderr=True)
 
 KBOption = Annotated[
     list[Path] | None,
-    typer.Option("--kb", help="More runbook files or folders (repeatable).", show_default=False),
+    typer.Option(
+        "--kb",
+        metavar="PATH",
+        help="More runbook files or folders (repeatable).",
+        show_default=False,
+    ),
 ]
 NoDefault = Annotated[bool, typer.Option("--no-default-kb", help="Leave out the shipped runbook.")]
 
@@ -74,8 +80,27 @@ def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
         ) from exc
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"ascend-oncall {version('ascend-oncall')}")
+        except PackageNotFoundError:  # run from a checkout that was never pip-installed
+            print("ascend-oncall (not installed: no version)")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def start(ctx: typer.Context) -> None:
+def start(
+    ctx: typer.Context,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """With no command: the Slack bot when Slack tokens are set, else the console."""
     if ctx.invoked_subcommand is not None:
         return
@@ -113,12 +138,14 @@ def _oncall(settings: Settings) -> Oncall:
 
 def _serve(settings: Settings) -> None:
     from bot.service import check_slack, serve
+    from bot.slack_app import check_token
 
     logging.getLogger("ascend_oncall").setLevel(
         logging.INFO
     )  # say where it serves, and why work resumes
     try:
         check_slack(settings)
+        check_token(settings)  # a wrong token fails now, not after the model has loaded
         serve(settings, _oncall(settings))
     except (BotError, OSError) as exc:
         raise _fail(str(exc)) from exc
@@ -127,13 +154,22 @@ def _serve(settings: Settings) -> None:
 def _console(settings: Settings) -> None:
     from bot import console
 
-    console.run(_oncall(settings), sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+    oncall = _oncall(settings)
+    if sys.stdin.isatty() and sys.stdout.isatty():  # a person at a terminal: line editing
+        prompt = console.session(default_data_dir() / "console-history")
+        console.run_terminal(oncall, sys.stdout, prompt)
+    else:  # a pipe or a file (`console < vllm.log`), and the tests: plain lines
+        console.run(oncall, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
 
 
 @app.command("serve")
 def serve_command(
-    port: Annotated[int | None, typer.Option(help="HTTP port (default ONCALL_PORT, 3000).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default ONCALL_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="HTTP port (default ONCALL_PORT, 3000).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Address to bind (default ONCALL_HOST).")
+    ] = None,
 ) -> None:
     """The Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP at /slack/events."""
     settings = _settings()
@@ -149,7 +185,9 @@ def console_command() -> None:
 
 @app.command("slack-manifest")
 def slack_manifest(
-    url: Annotated[str | None, typer.Option(help="Public https URL of /slack/events.")] = None,
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Public https URL of /slack/events.")
+    ] = None,
     socket: Annotated[bool, typer.Option("--socket", help="For Socket Mode.")] = False,
 ) -> None:
     """Print the Slack app manifest to paste at api.slack.com/apps."""
@@ -164,12 +202,20 @@ def slack_manifest(
 
 @app.command()
 def triage(
-    path: Annotated[str | None, typer.Argument(help="Log file, or - for stdin.")] = None,
+    path: Annotated[
+        str | None, typer.Argument(metavar="LOG", help="Log file, or - for stdin.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
     jsonl: Annotated[
-        Path | None, typer.Option("--jsonl", help='JSONL of {"text": ...}; one result per line.')
+        Path | None,
+        typer.Option(
+            "--jsonl",
+            metavar="FILE",
+            help='JSONL of {"text": ...} (- for stdin); one result per line, exit 1 if any '
+            "line failed.",
+        ),
     ] = None,
-    top: Annotated[int, typer.Option(min=1, max=50, help="Candidates to list.")] = 3,
+    top: Annotated[int, typer.Option(min=1, max=50, metavar="N", help="Candidates to list.")] = 3,
     kb: KBOption = None,
     no_default_kb: NoDefault = False,
 ) -> None:
@@ -200,7 +246,8 @@ def triage(
 
 
 def _triage_jsonl(path: Path, triager: Triager) -> None:
-    """One answer per input line, in order; a bad line gets an error object and the rest go on."""
+    """One answer per input line, in order; a bad line gets an error object and the rest go
+    on. Exit 1 when any line failed, with their count on stderr (scripts check the code)."""
     try:
         if str(path) == "-":
             lines = sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
@@ -208,6 +255,7 @@ def _triage_jsonl(path: Path, triager: Triager) -> None:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+    failed = 0
     for no, line in enumerate(lines, start=1):
         item_id, text, problem = _jsonl_item(line)
         answer: dict[str, object] = {} if item_id is None else {"id": item_id}
@@ -217,8 +265,11 @@ def _triage_jsonl(path: Path, triager: Triager) -> None:
             except InputError as exc:
                 problem = str(exc)
         if problem is not None:
+            failed += 1
             answer |= {"verdict": "error", "error": f"line {no}: {problem}"}
         print(json.dumps(answer, ensure_ascii=False), flush=True)
+    if failed:
+        raise _fail(f"{failed} of {len(lines)} line(s) could not be triaged (see their errors)")
 
 
 def _jsonl_item(line: str) -> tuple[object, str, str | None]:
@@ -251,9 +302,9 @@ def kb_lint(kb: KBOption = None, no_default_kb: NoDefault = False) -> None:
 
 @kb_app.command("search")
 def kb_search(
-    words: Annotated[list[str], typer.Argument(help="Words to look up.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    top: Annotated[int, typer.Option(min=1)] = 5,
+    words: Annotated[list[str], typer.Argument(metavar="WORDS", help="Words to look up.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list.")] = False,
+    top: Annotated[int, typer.Option(min=1, metavar="N", help="Entries to list.")] = 5,
     kb: KBOption = None,
     no_default_kb: NoDefault = False,
 ) -> None:
@@ -270,40 +321,47 @@ def kb_search(
 
 @kb_app.command("eval")
 def kb_eval(
-    cases: Annotated[Path, typer.Argument(help="JSONL cases: text, expected (id or null).")],
+    cases: Annotated[
+        list[Path],
+        typer.Argument(help="JSONL cases: text, expected (entry id, title or null), source."),
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     split: Annotated[str | None, typer.Option(help="Only cases of this split.")] = None,
     kb: KBOption = None,
     no_default_kb: NoDefault = False,
 ) -> None:
-    """Score triage on labelled cases: top-1, top-3, abstain, MRR, per entry."""
-    try:
-        loaded = load_cases(cases)
-    except OSError as exc:
-        raise _fail(f"cannot read {cases}: {exc.strerror}") from exc
-    except InputError as exc:
-        raise _fail(str(exc)) from exc
+    """Score triage on labelled cases: top-1, top-3, abstain, MRR, per entry and per split.
+
+    A case's split is its "split" field, else its file's name. Misses are listed for every
+    split but `heldout`, which is scored, never read case by case."""
+    loaded = []
+    for path in cases:
+        try:
+            loaded += load_cases(path)
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+        except InputError as exc:
+            raise _fail(str(exc)) from exc
     if split:
         loaded = [c for c in loaded if c.split == split]
     triager = _triager(kb, no_default_kb)
-    known = {e.id for e in triager.index.entries}
-    unknown = sorted({c.expected for c in loaded if c.expected and c.expected not in known})
-    if unknown:
-        raise _fail(f"cases expect entries the runbook does not have: {', '.join(unknown)}")
+    try:
+        loaded = resolve(loaded, triager.index.entries)
+    except InputError as exc:
+        raise _fail(str(exc)) from exc
     report = evaluate(loaded, triager.triage)
+    splits = report.splits()
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "metrics": report.metrics(),
-                    "per_entry": report.per_entry(),
-                    "misses": [o.case.id for o in report.failures()],
-                }
-            )
-        )
+        body = {
+            "metrics": report.metrics(),
+            "splits": {name: report.split(name).metrics() for name in splits},
+            "per_entry": report.per_entry(),
+            "misses": [o.case.id for o in report.failures() if o.case.split != HELD_OUT],
+        }
+        print(json.dumps(body))
         return
-    out.print(report_view(report, f"{cases.name}" + (f" [{split}]" if split else "")))
-    splits = sorted({c.split for c in loaded})
+    heading = ", ".join(p.name for p in cases) + (f" [{split}]" if split else "")
+    out.print(report_view(report, heading, hidden=(HELD_OUT,)))
     if len(splits) > 1:
         out.print(splits_view(report, splits))
 
@@ -323,6 +381,12 @@ _register_runner_commands()
 
 
 def main() -> None:
+    from bot import logs
+
     work_offline()
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        log_format = Settings().log_format
+    except ValidationError:  # the command itself says which setting is wrong
+        log_format = "text"
+    logs.configure(log_format)
     app()

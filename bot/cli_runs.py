@@ -6,17 +6,23 @@ import json
 import shlex
 import signal
 import threading
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from bot.settings import Settings
 from runners import PLAYBOOKS, Event, JobSpec, RunResult, SpecError, redact, run_playbook
 from runners.redact import redact_data
 from runners.spec import check
+
+if TYPE_CHECKING:
+    from runners.agents import Agent
+    from runners.records import Job
 
 out = Console()
 err = Console(stderr=True)
@@ -66,6 +72,13 @@ def run_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object.")
     ] = False,
+    allow_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-code",
+            help="Let the run pass --trust-remote-code (the model repo's Python runs here).",
+        ),
+    ] = False,
 ) -> None:
     """Run one playbook here: launch the server, wait for ready, smoke it, stop, judge.
     Extra serve arguments go after `--`."""
@@ -78,6 +91,8 @@ def run_command(
         "vllm_cmd": tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
         "port": port,
         "model_roots": tuple(model_root) if model_root else None,
+        # Only the flag: ONCALL_ALLOW_REMOTE_CODE is the bot's key, and may share this .env.
+        "remote_code": allow_remote_code,
     }
     config = settings.runner_config(**overrides)
     if startup_budget is not None:
@@ -124,11 +139,11 @@ def result_json(result: RunResult) -> dict[str, object]:
 
 
 def _triage_with(settings: Settings):  # type: ignore[no-untyped-def]
-    def triage(text: str) -> dict[str, object] | None:
+    def triage(text: str, observed: frozenset[str]) -> dict[str, object] | None:
         from kb import KBError, load
 
         try:
-            found = load(settings.kb_config()).triage(text)
+            found = load(settings.kb_config()).triage(text, observed=observed)
         except (KBError, OSError) as exc:
             err.print(Text(f"(no triage: {exc})"))
             return None
@@ -149,7 +164,10 @@ def _print(result: RunResult) -> None:
         out.print(Text(f"first error: {redact(result.first_error.signature)}"))
     if result.triage and result.triage.get("matches"):
         top = result.triage["matches"][0]
-        out.print(Text(f"runbook: {top['title']} ({top['confidence']})"))
+        word = {"match": "runbook", "likely": "likely runbook entry"}.get(
+            str(result.triage.get("verdict")), "closest runbook entry (weak)"
+        )
+        out.print(Text(f"{word}: {top['title']} ({top['confidence']})"))
     if result.next:
         nxt = result.next.fallback or ""
         out.print(Text(f"next: {result.next.playbook} {nxt} ({result.next.reason})"))
@@ -207,7 +225,7 @@ def add_agent(
     name: Annotated[str, typer.Argument(help="A name for the agent (its host).")],
     label: Annotated[
         list[str] | None,
-        typer.Option("--label", help="The only labels it may claim (repeatable; default any)."),
+        typer.Option("--label", help="Labels it may claim besides its name (repeatable)."),
     ] = None,
 ) -> None:
     """Create an agent and print its token (shown once; only a hash is stored)."""
@@ -253,15 +271,38 @@ def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print(json.dumps(data))
         return
-    for a, _ in rows:
-        may = "any" if a.allowed is None else ",".join(a.allowed) or "none"
-        row = next(r for r in data if r["name"] == a.name)
-        out.print(
-            Text(
-                f"{a.name}  labels={','.join(a.labels) or '-'} (may claim: {may})  "
-                f"host={a.hostname}  last_seen={row['last_seen']}  job={row['job']}"
-            )
+    if not rows:
+        err.print("no agents yet: `ascend-oncall coordinator add-agent NAME --label L` makes one")
+        return
+    out.print(_agents_table(rows, datetime.now(UTC)))
+
+
+def _agents_table(rows: list[tuple[Agent, Job | None]], now: datetime) -> Table:
+    table = Table("agent", "labels", "may claim", "host", "last seen", "job", box=box.SIMPLE)
+    for a, job in rows:
+        doing = f"{job.id} {job.spec.playbook} {job.spec.model} ({job.phase})" if job else "-"
+        table.add_row(
+            Text(a.name),
+            Text(", ".join(a.labels) or "-"),
+            Text(", ".join([a.name, *a.allowed])),  # its name, and what add-agent gave it
+            Text(a.hostname or "-"),
+            _ago(a.last_seen, now),
+            Text(doing),
         )
+    return table
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
 
 
 def _settings_() -> Settings:
@@ -272,6 +313,32 @@ def _settings_() -> Settings:
 
 class _Stopped(Exception):
     """SIGTERM or Ctrl-C while the agent had no job."""
+
+
+def cleartext_warning(url: str) -> str | None:
+    """What to say when `url` is plain http:// to another machine: the agent's bearer token
+    (and every job, log and result) would cross the network unencrypted. None for https://
+    and for this host (127.0.0.0/8, ::1, localhost), where nothing leaves it."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "http":
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+        mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+        local = address.is_loopback or (mapped is not None and mapped.is_loopback)
+    except ValueError:
+        local = host == "localhost"
+    if local:
+        return None
+    return (
+        f"{url} is plain http:// to another host: this agent's token, and every job, log "
+        "and result, cross the network unencrypted. Put the coordinator behind https:// "
+        "(a TLS proxy), or reach it through an SSH tunnel on localhost."
+    )
 
 
 def runner_command(
@@ -318,10 +385,11 @@ def runner_command(
         vllm_cmd=tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
         port=port,
         model_roots=tuple(model_root) if model_root else None,
-        remote_code=True if allow_remote_code else None,
+        remote_code=allow_remote_code,  # never ONCALL_ALLOW_REMOTE_CODE: that is the bot's key
     )
     stop = th.Event()
-    config = AgentConfig(server_url, token, tuple(label or ()), slots, heartbeat)
+    labels, backoff = tuple(label or ()), settings.agent_backoff_s
+    config = AgentConfig(server_url, token, labels, slots, heartbeat, max_backoff_s=backoff)
     agent = RunnerAgent(config, runner, stop)
 
     def stopping(*_: object) -> None:
@@ -331,12 +399,27 @@ def runner_command(
 
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
+    if warning := cleartext_warning(server_url):
+        logging.getLogger("ascend_oncall.runner").warning("INSECURE: %s", warning)
     err.print(f"agent for {server_url}, labels {', '.join(label or []) or '(none)'}")
     try:
         agent.run()
     except _Stopped:
         err.print("agent stopped")
     except AuthError as exc:
-        raise _fail(
-            f"{exc}: create a token with `ascend-oncall coordinator add-agent NAME`"
-        ) from exc
+        raise _fail(f"{exc}\n{_auth_hint(str(exc), labels)}") from exc
+
+
+def _auth_hint(refusal: str, labels: tuple[str, ...]) -> str:
+    if "may not claim" in refusal:  # the token is good; the labels asked for are not its own
+        wanted = " ".join(f"--label {label}" for label in labels)
+        return (
+            "Run it with only the labels its token allows (the coordinator's answer above), "
+            "or, on the coordinator, give a token that allows them: "
+            f"`ascend-oncall coordinator add-agent NAME {wanted}` (a new agent: its token "
+            "goes in ONCALL_AGENT_TOKEN here; `coordinator revoke` the old one)."
+        )
+    return (
+        "Make a token on the coordinator: `ascend-oncall coordinator add-agent NAME "
+        "--label L` (repeatable), and put it in ONCALL_AGENT_TOKEN here."
+    )

@@ -11,9 +11,9 @@ import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kb import DEFAULT_RUNBOOK, KBConfig, default_cache_dir
@@ -80,10 +80,17 @@ class Settings(BaseSettings):
     allow_remote_code: bool = False
     # A job whose agent has not heartbeaten for this long is lost.
     lease_s: float = Field(default=60.0, ge=5.0)
+    # An agent retrying a coordinator that is away waits twice as long each time, up to
+    # this (default: a third of the lease, at most 15 s). Set, it must fit 3 times in a lease.
+    max_backoff_s: float | None = Field(default=None, gt=0)
+    # Jobs one person may have waiting in the queue; more are refused until one starts.
+    max_queued_per_user: int = Field(default=20, ge=1)
     # A job no agent takes within this long times out in the queue.
     queue_s: float = Field(default=3600.0, gt=0)
     # The coordinator's agent API beside the Slack app in `serve` (same port).
     coordinator: bool = True
+    # Log lines on stderr: `text` for people, `json` (one object a line) for log shippers.
+    log_format: Literal["text", "json"] = "text"
 
     # This host, for `run` and the agent: the command that stands for `vllm`, where the
     # server listens, where logs and launch records go, and the time budgets.
@@ -95,6 +102,9 @@ class Settings(BaseSettings):
     stall_s: float = Field(default=900.0, gt=0)
     # After a smoke reply, how long the server must stay healthy (a delayed engine death).
     settle_s: float = Field(default=5.0, ge=0)
+    # More of this host's environment for the server than its allow-list (NAME or PREFIX*,
+    # comma-separated); secret-looking names are never passed.
+    runner_pass_env: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("runbooks", "model_roots", mode="before")
     @classmethod
@@ -108,16 +118,42 @@ class Settings(BaseSettings):
         "dispatch_users",
         "dispatch_groups",
         "dispatch_channels",
+        "runner_pass_env",
         mode="before",
     )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         return _split(value, ",")
 
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg(cls, value: str) -> str:
+        # Heroku-style and libpq URLs mean PostgreSQL through psycopg (the `postgresql` extra);
+        # SQLAlchemy knows no `postgres` dialect and would pick psycopg2 for `postgresql`.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg://" + value.removeprefix(scheme)
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _lease_outlasts_backoff(self) -> Settings:
+        if self.max_backoff_s is not None and self.lease_s < 3 * self.max_backoff_s:
+            raise ValueError(
+                f"ONCALL_LEASE_S={self.lease_s:g} is under 3 x ONCALL_MAX_BACKOFF_S="
+                f"{self.max_backoff_s:g}: an agent waiting out a coordinator restart could "
+                "lose healthy jobs. Raise the lease or lower the backoff."
+            )
+        return self
+
+    @property
+    def agent_backoff_s(self) -> float:
+        """The longest wait between an agent's retries."""
+        return self.max_backoff_s or min(15.0, self.lease_s / 3)
 
     @property
     def dispatch_configured(self) -> bool:
@@ -140,6 +176,7 @@ class Settings(BaseSettings):
             work_dir=self.runner_dir,
             model_roots=tuple(self.model_roots),
             remote_code=self.allow_remote_code,
+            pass_env=tuple(self.runner_pass_env),
             budgets=budgets,
         )
         return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -179,11 +179,12 @@ class _Listeners:
         ack()
 
 
-def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = None) -> SlackJobs:
-    """The job runner, with a client whose token Slack has accepted (auth.test)."""
+def check_token(settings: Settings, client: WebClient | None = None) -> str | None:
+    """The bot's user id, once Slack has accepted the token (auth.test); else
+    SlackSetupError saying why (`serve` asks before it loads the model)."""
     client = client or web_client(settings)
     try:
-        bot_user_id = client.auth_test().get("user_id")
+        user_id: str | None = client.auth_test().get("user_id")
     except SlackApiError as exc:
         error = exc.response.get("error")
         raise SlackSetupError(f"Slack refused the bot token (SLACK_BOT_TOKEN): {error}") from exc
@@ -192,7 +193,13 @@ def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = 
         raise SlackSetupError(
             f"cannot reach Slack at {settings.slack_api_url} (SLACK_API_URL): {reason}"
         ) from exc
-    return SlackJobs(settings, oncall, client, bot_user_id)
+    return user_id
+
+
+def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = None) -> SlackJobs:
+    """The job runner, with a client whose token Slack has accepted (auth.test)."""
+    client = client or web_client(settings)
+    return SlackJobs(settings, oncall, client, check_token(settings, client))
 
 
 def build_app(

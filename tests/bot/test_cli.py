@@ -4,13 +4,25 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import typer
 import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.cli_runs import _ago
+from bot.settings import Settings
+from runners import JobSpec, RunnerConfig, run_playbook
+from runners.store import open_jobs
+from tests.databases import database
+from tests.fakes.slack import FakeSlack
+from tests.runners.conftest import FAKE_CMD
+from tests.runners.test_agent import Host
 
 ACL = (
     "(EngineCore_DP0 pid=3) ERROR 11-28 10:00:00 [core.py:700] RuntimeError: capture_end: NPU "
@@ -78,7 +90,8 @@ def test_jsonl_answers_every_line_in_order_and_bad_lines_get_an_error(tmp_path: 
         )
     )
     result = runner.invoke(app, ["triage", "--jsonl", str(cases)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a script must notice the failed lines
+    assert "3 of 5 line(s) could not be triaged" in result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 5
     assert (
@@ -172,9 +185,11 @@ def test_kb_search_finds_entries_by_words() -> None:
 def test_kb_eval_prints_metrics_and_per_entry_table(tmp_path: Path) -> None:
     cases = tmp_path / "cases.jsonl"
     cases.write_text(
-        json.dumps({"id": "p", "text": ACL, "expected": "acl-graph-capture-fails-507903"})
+        json.dumps(
+            {"id": "p", "text": ACL, "expected": "acl-graph-capture-fails-507903", "source": "s"}
+        )
         + "\n"
-        + json.dumps({"id": "n", "text": "hello, lunch?", "expected": None})
+        + json.dumps({"id": "n", "text": "hello, lunch?", "expected": None, "source": "s"})
         + "\n"
     )
     result = runner.invoke(app, ["kb", "eval", str(cases), "--json"])
@@ -187,9 +202,14 @@ def test_kb_eval_prints_metrics_and_per_entry_table(tmp_path: Path) -> None:
         "top3": 1,
     }
     wrong = tmp_path / "wrong.jsonl"
-    wrong.write_text(json.dumps({"text": "x", "expected": "no-such-entry"}) + "\n")
+    wrong.write_text(json.dumps({"text": "x", "expected": "no-such-entry", "source": "s"}) + "\n")
     refused = runner.invoke(app, ["kb", "eval", str(wrong)])
     assert refused.exit_code == 1 and "no-such-entry" in refused.stderr
+    assert "wrong.jsonl:1" in refused.stderr
+    unsourced = tmp_path / "unsourced.jsonl"
+    unsourced.write_text(json.dumps({"text": "x", "expected": None}) + "\n")
+    refused = runner.invoke(app, ["kb", "eval", str(unsourced)])
+    assert refused.exit_code == 1 and "unsourced.jsonl:1: source" in refused.stderr
 
 
 def test_console_script_runs_as_a_real_process(tmp_path: Path, cache_dir: Path) -> None:
@@ -237,7 +257,10 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
     commands = {c["command"] for c in parsed["features"]["slash_commands"]}
     assert commands == {"/triage", "/runbook", "/smoke", "/eager", "/fallback", "/runners"}
     assert parsed["features"]["app_home"]["messages_tab_enabled"] is True  # DMs reach the bot
-    socket = yaml.safe_load(runner.invoke(app, ["slack-manifest", "--socket"]).stdout)
+    socket_text = runner.invoke(app, ["slack-manifest", "--socket"]).stdout
+    comments = [line for line in socket_text.splitlines() if line.startswith("#")]
+    assert comments and not any("replace" in line or "URLs" in line for line in comments)
+    socket = yaml.safe_load(socket_text)
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in socket["settings"]["event_subscriptions"]
     assert all("url" not in c for c in socket["features"]["slash_commands"])
@@ -267,7 +290,159 @@ def test_jsonl_from_stdin(isolated_env: None) -> None:
         '{"id": 1, "text": "RuntimeError: call aclnnFusedInferAttentionScore failed"}\n{"id": 2}\n'
     )
     result = runner.invoke(app, ["triage", "--jsonl", "-"], input=lines)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1 and "1 of 2 line(s)" in result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert answers[0]["matches"][0]["entry_id"] == "mla-attention-runtime-failures-after-ready"
-    assert answers[1]["verdict"] == "error"
+    assert answers[1] == {
+        "id": 2,
+        "verdict": "error",
+        "error": 'line 2: no "text" string in the object',
+    }
+    good = runner.invoke(app, ["triage", "--jsonl", "-"], input=lines.splitlines()[0] + "\n")
+    assert good.exit_code == 0 and good.stderr == ""
+
+
+def test_version_prints_the_installed_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"ascend-oncall {version('ascend-oncall')}\n"
+
+
+def test_shell_completion_completes_commands() -> None:
+    asked = {
+        "_ASCEND_ONCALL_COMPLETE": "complete_bash",
+        "COMP_WORDS": "ascend-oncall coordinator a",
+        "COMP_CWORD": "2",
+    }
+    result = runner.invoke(app, [], env=asked, prog_name="ascend-oncall")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["add-agent", "agents"]
+    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="ascend-oncall")
+    assert "_ASCEND_ONCALL_COMPLETE" in script.stdout
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_every_help_page_shows_placeholders_not_python_types() -> None:
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("coordinator", "agents") in paths and ("kb", "eval") in paths and ("run",) in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        for typed in ("<bool>", "<list[", "<str>", "<int", "<float>", "<path>"):
+            assert typed not in result.stdout, (path, typed)
+    triage = runner.invoke(app, ["triage", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "[LOG]" in triage and "--jsonl                FILE" in triage
+
+
+def test_postgres_urls_mean_postgresql_through_psycopg() -> None:
+    for given in ("postgres://u:pw@db:5432/oncall", "postgresql://u:pw@db:5432/oncall"):
+        assert (
+            Settings(database_url=given).database_url == "postgresql+psycopg://u:pw@db:5432/oncall"
+        )
+    for kept in ("postgresql+psycopg://u@db/x", "sqlite:///x.db"):
+        assert Settings(database_url=kept).database_url == kept
+
+
+def test_a_postgres_url_in_the_environment_opens_the_database(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).with_name("ascend-oncall"))
+
+    def coordinator(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "ONCALL_DATABASE_URL": url}
+        cmd = [exe, "coordinator", *args]
+        return subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    with database("postgresql", tmp_path) as url:
+        made = coordinator(url.replace("postgresql+psycopg:", "postgres:"), "add-agent", "npu-pg")
+        assert made.returncode == 0, made.stderr
+        listed = coordinator(url.replace("postgresql+psycopg:", "postgresql:"), "agents", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [a["name"] for a in json.loads(listed.stdout)] == ["npu-pg"]
+
+
+def test_coordinator_agents_is_a_table_with_last_seen_and_the_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'oncall.db'}"
+    store = open_jobs(url)
+    store.add_agent("idle-host")
+    token = store.add_agent("npu-a2", ["a2"])
+    me = store.register(store.agent_for(token), ["a2"], "host-7", "0.1.0", 1)
+    job = store.submit(JobSpec(playbook="smoke", model="Qwen/Qwen3-8B", labels=("a2",)))
+    assert store.lease(me) is not None
+    store.engine.dispose()
+    monkeypatch.setenv("ONCALL_DATABASE_URL", url)
+    result = runner.invoke(app, ["coordinator", "agents"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "never" in rows["idle-host"] and "None" not in result.stdout
+    assert "host-7" in rows["npu-a2"] and " s ago" in rows["npu-a2"]
+    assert f"{job.id} smoke Qwen/Qwen3-8B" in rows["npu-a2"]
+
+
+def test_last_seen_reads_as_time_ago() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert _ago(None, now) == "never"
+    assert _ago(now - timedelta(seconds=130), now) == "2 min ago"
+    assert _ago(now - timedelta(hours=5), now) == "5 h ago"
+
+
+def test_an_agent_refused_a_label_says_which_its_token_allows(tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    try:
+        host.coordinator()
+        proc = host.agent(host.store.add_agent("npu-a2", ["a2"]), "a2", "a3")
+        assert proc.wait(60) == 1
+        said = host.logs()
+        assert "may not claim the labels a3: its token allows npu-a2, a2" in said
+        assert "`ascend-oncall coordinator add-agent NAME --label a2 --label a3`" in said
+    finally:
+        host.close()
+
+
+def test_serve_checks_the_slack_token_before_loading_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-the-apps-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    # No model there: loading it first would fail with a model error instead.
+    monkeypatch.setenv("ONCALL_MODEL_PATH", str(tmp_path / "no-model"))
+    monkeypatch.setenv("ONCALL_DATABASE_URL", f"sqlite:///{tmp_path / 'oncall.db'}")
+    with FakeSlack() as slack:
+        monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+        result = runner.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 1
+    assert "Slack refused the bot token (SLACK_BOT_TOKEN): invalid_auth" in result.stderr
+    assert "model" not in result.stderr
+
+
+def test_run_blocks_a_model_path_that_does_not_exist(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    env = {**os.environ, "ONCALL_RUNNER_DIR": str(tmp_path / "runner")}
+    cmd = [str(Path(sys.executable).with_name("ascend-oncall")), "run", "smoke", "--json"]
+    cmd += ["--model", f"{models}/Nope", "--model-root", str(models), "--port", "0"]
+    cmd += ["--vllm-cmd", " ".join(FAKE_CMD)]  # the fake would pass any model it is given
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "blocked" and result["phase"] == "preflight"
+    assert result["verdict"] == f"blocked: the model path {models}/Nope does not exist on this host"
+
+
+def test_a_file_is_not_a_model_folder(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    weights = tmp_path / "models" / "model.safetensors"
+    weights.write_bytes(b"\0")
+    config = RunnerConfig(
+        vllm_cmd=FAKE_CMD, port=0, work_dir=tmp_path / "runner", model_roots=(str(weights.parent),)
+    )
+    result = run_playbook(JobSpec(playbook="smoke", model=str(weights)), config)
+    assert result.status == "blocked" and f"{weights} is not a folder" in result.verdict

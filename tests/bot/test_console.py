@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
 
 from bot import console, wording
 from bot.core import Oncall
@@ -98,3 +100,55 @@ def test_a_log_whose_first_line_is_a_path_is_a_paste_not_a_command(oncall: Oncal
     assert "Unknown command" not in out
     assert out.count("Runbook match: MLA attention runtime failures after ready") == 1
     assert out.count("(answer ") == 1  # stray "." lines are not pastes
+
+
+def test_a_vote_that_replaces_an_earlier_one_says_so(oncall: Oncall) -> None:
+    paste = "RuntimeError: NPU out of memory. Tried to allocate 2.00 GiB (NPU 0; 60.96 GiB total)"
+    second = oncall.entries()[1].title
+    out = _run(oncall, f"/triage {paste}\n/notthis 2\n/helpful\n/helpful\n")
+    assert out.count("Your earlier vote on this answer") == 1  # the same vote again: nothing
+    assert f"(it is “{second}”) was replaced" in out
+    assert "What it taught me is undone." in out
+    assert oncall.store.feedback_counts() == {"helpful": 1}
+
+
+class _Screen(io.StringIO):
+    """The terminal's screen; the keyboard is unplugged once an answer is shown, so the
+    console's next prompt ends (as Ctrl-D would)."""
+
+    def __init__(self, keyboard: PipeInput) -> None:
+        super().__init__()
+        self.keyboard = keyboard
+
+    def write(self, text: str) -> int:
+        if "(answer " in text:
+            self.keyboard.close()
+        return super().write(text)
+
+
+def _terminal(oncall: Oncall, keys: str, history: Path) -> str:
+    with create_pipe_input() as keyboard:
+        screen = _Screen(keyboard)
+        keyboard.send_text(keys)
+        prompt = console.session(history, input=keyboard, output=DummyOutput())
+        console.run_terminal(oncall, screen, prompt)
+    return screen.getvalue()
+
+
+def test_in_a_terminal_a_paste_is_one_message_with_no_final_dot(
+    oncall: Oncall, tmp_path: Path
+) -> None:
+    history = tmp_path / "data" / "console-history"
+    out = _terminal(oncall, "\x1b[200~" + CRASH_LOG.rstrip("\n") + "\n\x1b[201~", history)
+    assert out.count("Runbook match: MLA attention runtime failures after ready") == 1
+    assert out.count("(answer ") == 1
+    assert "RuntimeError: call AtbRingMLAGetWorkspaceSize failed" in history.read_text()
+
+
+def test_a_terminal_that_does_not_mark_pastes_still_sends_one_message(
+    oncall: Oncall, tmp_path: Path
+) -> None:
+    # Such a terminal sends each pasted line break as an Enter, all in one burst.
+    out = _terminal(oncall, CRASH_LOG.replace("\n", "\r"), tmp_path / "history")
+    assert out.count("(answer ") == 1
+    assert "Runbook match: MLA attention runtime failures after ready" in out

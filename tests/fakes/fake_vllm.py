@@ -2,8 +2,9 @@
 """A stand-in `vllm` executable for machines with no NPU (standard library only).
 
 `fake_vllm.py serve MODEL [flags]` logs, binds, listens and fails the way `vllm serve` does
-(V1 engine + vllm-ascend), so the runner can be tested end to end. Log strings follow
-shared/reference/vllm-runtime.md (sections 1.2, 1.3, 3.1, 3.2) and the troubleshooting runbook.
+(V1 engine + vllm-ascend), so the runner can be tested end to end. Log strings follow real
+vLLM / vllm-ascend logs: those under examples/ and tests/data/, and the troubleshooting
+runbook's symptoms (kb/data/vllm-ascend-troubleshooting.md).
 
 The scenario is the model's last path component when it names one (`fake/false-ready-fia`),
 else FAKE_VLLM_SCENARIO, else `healthy`. FAKE_VLLM_TIME_SCALE multiplies every sleep;
