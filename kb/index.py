@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -27,8 +27,12 @@ from kb.embedding import Embedder, Vectors
 from kb.errors import KBError
 from kb.hints import Hint
 from kb.lexical import Lexical
+from kb.onnx_export import query_embedder
 from kb.runbook import Entry
 from kb.signatures import Signature, learned
+
+if TYPE_CHECKING:
+    import faiss  # imported where an index is made or read: `kb lint` never needs it
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,8 @@ def _hash(text: str) -> str:
 
 
 def _flat(vectors: Vectors) -> faiss.Index:
+    import faiss
+
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     return index
@@ -194,9 +200,11 @@ def build(
     manifest = manifest_of(entries, hints, examples, embedder)
     key = _hash(json.dumps(manifest, sort_keys=True))
     folder = cache_dir / f"index-{key}" if cache_dir else None
+    # The model embeds the index; queries go through its ONNX copy (kb/onnx_export.py).
+    queries = query_embedder(embedder, cache_dir)
     if folder and folder.is_dir():
         try:
-            return _load(folder, manifest, entries, hints, embedder, background, examples)
+            return _load(folder, manifest, entries, hints, queries, background, examples)
         except Exception as exc:
             log.warning("index cache %s is damaged, rebuilding: %s", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
@@ -223,7 +231,7 @@ def build(
         dense=_flat(store.embed(views)),
         view_entry=np.asarray(owner, dtype=np.int64),
         whole=_flat(store.embed([e.text for e in entries])),
-        embedder=embedder,
+        embedder=queries,
         folder=folder,
     )
     if folder:
@@ -232,6 +240,8 @@ def build(
 
 
 def _save(index: Index, folder: Path, manifest: dict[str, object]) -> None:
+    import faiss
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
     try:
@@ -259,6 +269,8 @@ def _load(
     background: Sequence[str],
     examples: Sequence[Example],
 ) -> Index:
+    import faiss
+
     saved = json.loads((folder / "manifest.json").read_text())
     if saved != manifest:
         raise ValueError("manifest does not match")

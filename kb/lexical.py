@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
 
 from kb.embedding import Vectors
+
+if TYPE_CHECKING:
+    import bm25s  # with scipy, most of a second: imported where an index is made or read
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*[A-Za-z0-9]|\d{6}")
 _HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -105,6 +108,8 @@ class Lexical:
 
     @classmethod
     def build(cls, documents: list[str]) -> Lexical:
+        import bm25s
+
         _quiet_bm25s()
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index([tokenize(d) or ["-"] for d in documents], show_progress=False)
@@ -121,5 +126,7 @@ class Lexical:
 
     @classmethod
     def load(cls, folder: Path) -> Lexical:
+        import bm25s
+
         _quiet_bm25s()
         return cls(bm25s.BM25.load(str(folder)))
