@@ -30,7 +30,8 @@ class TriageAnswer:
 
     def others(self) -> tuple[Match, ...]:
         """Candidates besides the answer worth naming: "maybe" entries for a no_match."""
-        rest = self.triage.matches[1:] if self.triage.verdict == "match" else self.triage.matches
+        named = self.triage.verdict in ("match", "likely")
+        rest = self.triage.matches[1:] if named else self.triage.matches
         return tuple(m for m in rest[:MAX_OTHERS] if m.score >= MIN_OTHER_SCORE)
 
 

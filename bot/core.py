@@ -70,12 +70,13 @@ class Oncall:
         TRIAGE_SECONDS.observe(time.perf_counter() - started)
         ANSWERS.labels(verdict=result.verdict, source=source).inc()
         top = result.matches[0] if result.matches else None
+        named = top if result.verdict in ("match", "likely") else None  # "Helpful" confirms it
         evidence = top.evidence if top and result.verdict == "match" else ()
         plain = text if isinstance(text, str) else text.decode("utf-8", "replace")
         answer_id = self.store.add_answer(
             source=source,
             verdict=result.verdict,
-            top_entry_id=top.entry_id if top and result.verdict == "match" else None,
+            top_entry_id=named.entry_id if named else None,
             signature=result.signature,
             digest=digest(plain[: DIGEST_CHARS * 4], result.signature, evidence),
             team_id=team_id,

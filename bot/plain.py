@@ -45,6 +45,22 @@ def _triage(answer: TriageAnswer) -> list[str]:
         if answer.others():
             out += [f"{wording.OTHERS}:", *_candidates(answer.others())]
         hint = "/helpful, or /notthis to pick the right entry"
+    elif result.verdict == "likely":
+        top = result.matches[0]
+        out = [
+            wording.LIKELY_HEAD.format(title=top.title),
+            wording.LIKELY_BODY.format(score=top.score)
+            + f" · {wording.ENTRY_ID.format(id=top.entry_id).replace('`', '')}",
+            f"{wording.ROOT_CAUSE}:",
+            *cause,
+            f"{wording.CONFIRM}:",
+            *(f"  • {_md(c)}" for c in result.confirm),
+            f"{wording.LIKELY_ACTIONS}:",
+            *_actions(top.actions),
+        ]
+        if answer.others():
+            out += [f"{wording.OTHERS}:", *_candidates(answer.others())]
+        hint = "/helpful, or /notthis to pick the right entry"
     else:
         out = [wording.NO_MATCH_HEAD, wording.NO_MATCH_BODY, f"{wording.ROOT_CAUSE}:", *cause]
         if answer.others():

@@ -39,6 +39,18 @@ def triage_view(result: Triage) -> RenderableType:
             parts.append(Text(f"  > {line}", style="cyan"))
         parts.append(_actions(best))
         others, title = result.matches[1:], "Other candidates"
+    elif result.verdict == "likely":
+        best = result.matches[0]
+        parts.append(
+            Text.assemble(
+                ("Likely: ", "bold yellow"), best.title, "  ", (f"({best.score:.2f})", "yellow")
+            )
+        )
+        parts.append(Text("It is this entry if the log also shows:", style="bold"))
+        for symptom in result.confirm:
+            parts.append(Text(f"  • {symptom}"))
+        parts.append(_actions(best))
+        others, title = result.matches[1:], "Other candidates"
     else:
         parts.append(Text("No runbook entry matches this.", style="bold red"))
         others, title = result.matches[:3], "Maybe"
@@ -48,7 +60,7 @@ def triage_view(result: Triage) -> RenderableType:
         for m in others:
             table.add_row(f"{m.score:.2f}", Text(m.confidence, _STYLE[m.confidence]), m.title)
         parts.append(table)
-    heading = "match" if result.verdict == "match" else "no match"
+    heading = {"match": "match", "likely": "likely"}.get(result.verdict, "no match")
     return Panel(Group(*parts), title=f"triage: {heading}", title_align="left")
 
 
@@ -62,7 +74,8 @@ def search_view(query: str, matches: list[Match]) -> RenderableType:
     return Group(*parts)
 
 
-def report_view(report: Report, heading: str) -> RenderableType:
+def report_view(report: Report, heading: str, hidden: tuple[str, ...] = ()) -> RenderableType:
+    """Figures, per entry, and the misses of every split but those `hidden` (held out)."""
     metrics = report.metrics()
     summary = Table(title=heading, show_header=True)
     for key in metrics:
@@ -84,20 +97,36 @@ def report_view(report: Report, heading: str) -> RenderableType:
     failures.add_column("case")
     failures.add_column("expected")
     failures.add_column("got")
-    for o in report.failures():
-        got = o.ranked[0] if o.verdict == "match" and o.ranked else "(no_match)"
+    shown = [o for o in report.failures() if o.case.split not in hidden]
+    for o in shown:
+        got = o.ranked[0] if o.verdict != "no_match" and o.ranked else "(no_match)"
+        got = f"{got} ({o.verdict})" if o.verdict == "likely" else got
         failures.add_row(o.case.id, o.case.expected or "(no_match)", f"{got} {o.top_score:.2f}")
-    return Group(summary, per_entry, failures if report.failures() else Text("no misses"))
+    kept = len(report.failures()) - len(shown)
+    parts: list[RenderableType] = [summary, per_entry]
+    parts.append(failures if shown else Text("no misses" if not kept else "no misses shown"))
+    if kept:
+        parts.append(
+            Text(
+                f"{kept} misses of {', '.join(hidden)} not listed: "
+                "held-out cases are scored, not read",
+                style="dim",
+            )
+        )
+    return Group(*parts)
 
 
 def splits_view(report: Report, splits: list[str]) -> RenderableType:
     table = Table(title="by split", show_header=True)
-    for column in ("split", "cases", "top-1", "top-3", "abstain", "mrr"):
+    for column in ("split", "cases", "clear", "top-1", "top-3", "abstain", "mrr"):
         table.add_column(column, justify="right")
     for name in splits:
         m = report.split(name).metrics()
         abstain = f"{m['abstain']:.1%}" if m["negatives"] else "n/a"
         top1 = f"{m['top1']:.1%}" if m["positives"] else "n/a"
         top3 = f"{m['top3']:.1%}" if m["positives"] else "n/a"
-        table.add_row(name, str(m["cases"]), top1, top3, abstain, f"{m['mrr']:.3f}")
+        top1 = f"{m['top1']:.1%}" if m["clear"] else "n/a"
+        table.add_row(
+            name, str(m["cases"]), str(m["clear"]), top1, top3, abstain, f"{m['mrr']:.3f}"
+        )
     return table

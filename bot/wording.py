@@ -10,6 +10,13 @@ NO_MATCH_BODY = (
     "I read the paste but none of the runbook's entries fits its root cause, so I will not "
     "guess. If you know the fix, add it to the runbook."
 )
+LIKELY_HEAD = "Likely: {title}"
+LIKELY_BODY = (
+    "The paste points to this entry more than to any other, but not strongly enough for me "
+    "to be sure ({score:.2f})."
+)
+CONFIRM = "It is this entry if the log also shows"
+LIKELY_ACTIONS = "If it is, what to do"
 NO_SIGNATURE = "I found no error line in it."
 ROOT_CAUSE = "Root cause"
 EVIDENCE = "Lines that match the entry"
@@ -42,6 +49,7 @@ RUNBOOK_NONE = "No runbook entry mentions “{query}”. `/runbook` alone lists 
 
 TRUNCATED = "(cut here: too long for one message)"
 CANNOT_READ = "I could not read that: {reason}"
+TOO_SLOW = "This paste took too long to read; paste the part around the first error."
 USAGE_TRIAGE = (
     "Usage: `/triage <error line or log>`. For a long log, upload it as a file and mention "
     "me in its thread."

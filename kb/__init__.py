@@ -11,7 +11,7 @@ from pathlib import Path
 from kb.config import KBConfig, default_cache_dir
 from kb.embedding import BatchingEmbedder, Embedder, HashEmbedder, SentenceTransformerEmbedder
 from kb.errors import InputError, KBError, ModelNotFoundError, Problem, RunbookError
-from kb.evaluate import Case, Report, evaluate, load_cases
+from kb.evaluate import HELD_OUT, Case, Report, evaluate, load_cases, resolve
 from kb.hints import load_hints
 from kb.index import Example, Index, build
 from kb.logtext import normalise
@@ -46,6 +46,7 @@ def load(
 __all__ = [
     "BACKGROUND_LOG",
     "DEFAULT_RUNBOOK",
+    "HELD_OUT",
     "BatchingEmbedder",
     "Calibration",
     "Case",
@@ -71,6 +72,7 @@ __all__ = [
     "load",
     "load_cases",
     "parse",
+    "resolve",
     "root_cause",
     "slugify",
 ]

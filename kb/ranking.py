@@ -58,8 +58,16 @@ DENSE_CEIL = 0.80
 
 @dataclass(frozen=True)
 class Calibration:
+    """The fitted model, and where "likely" starts: both chosen on the tuning split."""
+
     weights: tuple[float, ...]
     bias: float
+    likely_floor: float = 1.0  # the default says "likely" never
+    likely_lead: float = 2.0  # how far ahead of the second entry the first must be
+
+    def is_likely(self, first: float, second: float) -> bool:
+        """Under the threshold, yet clearly ahead: worth naming as the likely entry."""
+        return self.likely_floor <= first < THRESHOLD and first >= self.likely_lead * second
 
     def probability(self, features: Vectors) -> Vectors:
         logits = features @ np.asarray(self.weights, dtype=np.float32) + self.bias
@@ -72,12 +80,24 @@ class Calibration:
             raw = json.loads(path.read_text())
             if tuple(raw["features"]) != FEATURES:
                 raise ValueError(f"fitted for features {raw['features']}, not {FEATURES}")
-            return cls(tuple(float(w) for w in raw["weights"]), float(raw["bias"]))
+            return cls(
+                tuple(float(w) for w in raw["weights"]),
+                float(raw["bias"]),
+                float(raw.get("likely_floor", 1.0)),
+                float(raw.get("likely_lead", 2.0)),
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KBError(f"ranking calibration {path} is unusable: {exc}") from exc
 
     def save(self, path: Path, note: dict[str, object]) -> None:
-        body = {"features": FEATURES, "weights": self.weights, "bias": self.bias, **note}
+        body = {
+            "features": FEATURES,
+            "weights": self.weights,
+            "bias": self.bias,
+            "likely_floor": self.likely_floor,
+            "likely_lead": self.likely_lead,
+            **note,
+        }
         path.write_text(json.dumps(body, indent=2) + "\n")
 
 
@@ -102,6 +122,23 @@ def features(signature: Vectors, bm25: Vectors, cosine: Vectors, has_cause: bool
     unnamed = (signature < 0.05) & has_cause
     columns = (signature, lexical, lexical_rel, dense, margin, unnamed)
     return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
+
+
+def order(probability: Vectors, features: Vectors) -> list[int]:
+    """Entries best first; ties (two saturated entries) go to more signature evidence."""
+    return sorted(
+        range(len(probability)),
+        key=lambda i: (-round(float(probability[i]), 4), -float(features[i, 0]), i),
+    )
+
+
+def verdict(calibration: Calibration, ranked_scores: list[float]) -> str:
+    """match at the threshold; likely when clearly ahead yet under it; else no_match."""
+    if ranked_scores and ranked_scores[0] >= THRESHOLD:
+        return "match"
+    if len(ranked_scores) > 1 and calibration.is_likely(ranked_scores[0], ranked_scores[1]):
+        return "likely"
+    return "no_match"
 
 
 def confidence(score: float) -> str:

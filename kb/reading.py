@@ -49,11 +49,25 @@ _FAILED_WORDS = re.compile(
 )
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+(?:, in (?P<func>[\w<>.]+))?')
 _INPUT = re.compile(
+    r"^\s*(?:\([\w.-]{1,40}\)\s)?[\w.-]{1,64}@[\w.-]{1,64}:[^\s#$]{0,200}[#$]\s|"  # user@host:~$
     r"^\s*\$\s+\S|^\s*(?:[$#>]\s+)?(?:export\s+[A-Z_][A-Z0-9_]*=|(?:[A-Z_][A-Z0-9_]*=\S*\s+)+\S|"
     r"(?:python3?\s+-m\s+)?vllm[\s.]|curl\s|docker\s+run|python3?\s+-c\s)|"
-    r"non-default args:|Initializing a V1 LLM engine|^\s*[{\[]?\s*\"[\w.]+\"\s*:|"
+    r"non-default args:|Initializing a V1 LLM engine|^\s*(?:[{\[]\s*)?\"[\w.]+\"\s*:|"
     r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+=\S"
 )
+# A refused request on a server that keeps serving: the user's input, not a crash.
+_REQUEST_ERROR = re.compile(
+    r'"(?:GET|POST|PUT|DELETE) /\S{0,200} HTTP/\d(?:\.\d)?" 4\d\d\b|'  # access log 4xx
+    r"\bError code: 4\d\d\b|[\"']code[\"']:\s?4\d\d\b|"
+    r"\b(?:BadRequest|NotFound|UnprocessableEntity|PermissionDenied|Authentication)Error\b|"
+    r"maximum context length is \d+ tokens|[Tt]he model `?[^`\s]{1,200}`? does not exist|"
+    r"\bprompt is too long\b|longer than the maximum model length|"
+    r"Please reduce the length of the (?:messages|input|prompt)|"
+    r"Error in preprocessing prompt inputs"
+)
+# A CANN report that says what failed and why is a cause, not a generic header.
+_CANN_REASON = re.compile(r"\bfailed, reason=\S")
+_CANN_TRACE_ENTRY = re.compile(r"\[FUNC:\w{1,80}\]\[FILE:[\w.]{1,80}\]\[LINE:\d{1,6}\]\s*$")
 _FLAG_TOKEN = re.compile(r"(?:^|\s)--[a-z][\w-]*")
 _TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
 _CANN_TRACEBACK = re.compile(r"^\s*TraceBack \(most recent call last\):")  # ends a CANN report
@@ -70,8 +84,11 @@ _WRAPPER = re.compile(
     r"ValidationError: \d+ validation error|Exception in ASGI application|"
     r"The above exception was the direct cause|During handling of the above exception|"
     r"MQLLMEngine is already dead|Background loop has errored|"
-    r"HTTP/1\.\d\" 500 Internal Server Error"
+    r"HTTP/1\.\d\" 500 Internal Server Error|terminate called (?:after throwing|recursively)"
 )
+# A C++ exception (c10::Error, std::runtime_error) says its message after `what():`.
+_CPP_WHAT = re.compile(r"^\s*what\(\):\s+\S")
+_CPP_FRAME = re.compile(r"^\s*(?:frame #\d+: |Exception raised from \S)")
 _BENIGN = re.compile(
     r"No available shared memory broadcast block found|Waiting for pending NCCL work|"
     r"Unknown vLLM environment variable detected|Failed to import from vllm\._C|"
@@ -82,6 +99,19 @@ _BENIGN = re.compile(
 _READY = re.compile(
     r"Application startup complete|Starting vLLM (?:API )?server|Available routes are|"
     r'"GET /v1/models HTTP/1\.\d" 200'
+)
+_REQUEST_DEATH = re.compile(
+    r'"POST /v1/\S{0,100} HTTP/1\.\d" 500\b|"code":\s?500\b.{0,40}$|EngineCore encountered an issue'
+)
+# Once the server is being stopped, an engine that dies is the stop, not a crash.
+_SHUTDOWN = re.compile(
+    r"Shutting down|Waiting for application shutdown|\[shutdown\]|"
+    r"Received (?:SIGINT|SIGTERM|signal)|Interrupted by user"
+)
+# argparse refusing the command line: the user's input, whatever words it lists.
+_USAGE_ERROR = re.compile(
+    r"^[\w./-]{1,80}(?: [\w-]{1,40})?: error: (?:argument |unrecognized arguments|"
+    r"the following arguments are required)"
 )
 _REQUEST_OK = re.compile(r'"POST /v1/(?:chat/)?completions HTTP/1\.\d" 200')
 _THROUGHPUT = re.compile(r"Avg prompt throughput|Engine \d+: Avg")
@@ -100,6 +130,11 @@ _LONG_CAPTURE_S = 300  # on-call hears "is it hung?" well before this; capture c
 # Serving that long before the engine died is not a first-request crash.
 _LONG_SERVING_S = 1800
 _FEW_REQUESTS = 3
+
+_SHORT_MESSAGE = 20  # characters: shorter exception messages get the failing source line
+_TRANSFORMERS_IMPORT = re.compile(
+    r"cannot import name '?\w+'? from '?transformers\b|No module named '?transformers\."
+)
 
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
 
@@ -152,7 +187,7 @@ _SUSPECT_WORDS = (
     "err", "exception", "exit", "interrupt", "fault", "fail", "fatal", "unexpected", "cancel",
     "code", "result", "trace", 'file "', "dead", "died", "see ", "check the", "asgi",
     "above exception", "handling of", "shared memory", "pending nccl", "unknown vllm",
-    "import", "no module", "breakable", "deprecated",
+    "import", "no module", "breakable", "deprecated", "what()", "frame #", "terminate called",
 )  # fmt: skip
 _SUSPECT_SHAPES = re.compile(r"E[A-Z][0-9A-Z]\d{3}|\.[A-Z]\w*:\s")
 
@@ -167,17 +202,24 @@ def _role(line: LogLine) -> Role:
 
 def _is_input(text: str) -> bool:
     """A command, config or reply the user pasted: two flags on a line count as a command."""
-    return bool(_INPUT.search(text)) or len(_FLAG_TOKEN.findall(text, 0, 2000)) >= 2
+    return (
+        bool(_INPUT.search(text) or _REQUEST_ERROR.search(text))
+        or len(_FLAG_TOKEN.findall(text, 0, 2000)) >= 2
+    )
 
 
 def _full_role(line: LogLine) -> Role:
     text = line.text
     if _BENIGN.search(text):
         return Role.BENIGN
+    if _REQUEST_ERROR.search(text):
+        return Role.INPUT
     if _WRAPPER.search(text) and not any(u.search(text) for u in _UNWRAP):
         return Role.WRAPPER
-    if _FRAME.match(text):
+    if _FRAME.match(text) or _CPP_FRAME.match(text):
         return Role.FRAME
+    if _CPP_WHAT.match(text):
+        return Role.CAUSE
     exc = _EXCEPTION.match(text)
     if exc or _PYDANTIC_VALUE.match(text) or _ERROR_CODE.search(text):
         quiet = line.level in ("WARNING", "WARN", "INFO", "DEBUG")
@@ -186,6 +228,8 @@ def _full_role(line: LogLine) -> Role:
             return Role.WEAK
         if exc and exc.group("name").endswith(("Exit", "Interrupt")):
             return Role.WRAPPER
+        return Role.CAUSE
+    if _CANN_REASON.search(text) and (_CANN.search(text) or _CANN_TRACE_ENTRY.search(text)):
         return Role.CAUSE
     if _CANN_GENERIC.search(text) or _CANN_TRACEBACK.match(text):
         return Role.WEAK
@@ -207,17 +251,92 @@ def _unwrapped(text: str) -> str:
         m = pattern.search(text)
         if m:
             return m.group("inner").strip()
-    return text.strip()
+    text = _CANN_TRACE_ENTRY.sub("", text).strip()
+    return text.removeprefix("what():").strip()
+
+
+# Builtin exceptions whose message alone does not say what failed: the frame above does.
+_NEEDS_FRAME = re.compile(
+    r"^\s*(?:AssertionError|AttributeError|KeyError|IndexError|TypeError|NotImplementedError)\b"
+)
+_FRAMES_BACK = 8
+_FRAME_TAIL = re.compile(r'(?P<path>[\w./-]{1,300}\.py)", line \d+, in (?P<func>[\w<>.]{1,100})')
+
+
+def _frame_context(lines: Sequence[LogLine], roles: Sequence[Role], at: int) -> tuple[str, str]:
+    """The source line and the dotted function of the innermost frame above line `at`.
+
+    Pastes often lose a frame's `File "` (a cut copy) or its role (chat around it), so
+    position is what tells: the code line just above the exception, the frame above that."""
+    source = where = ""
+    for i in range(at - 1, max(-1, at - 1 - _FRAMES_BACK), -1):
+        text = lines[i].text
+        frame = _FRAME.match(text) or _FRAME_TAIL.search(text)
+        if frame:
+            where = _dotted(frame.group("path"), frame.group("func")) or (frame.group("func") or "")
+            break
+        if roles[i] not in (Role.FRAME, Role.CONTEXT) or not text.strip(" ^~"):
+            continue
+        if not source:
+            source = text.strip()
+        elif roles[i] is not Role.FRAME:
+            break  # two plain lines above the exception: prose, not a traceback
+    return source, where
+
+
+_CUDA = re.compile(
+    r"platform cuda|\bCUDA (?:out of memory|error)|\bcuda(?:Error|Malloc)|torch\.cuda\.|"
+    r"compute capability|Current capability: \d|\bNCCL\b|\bnvidia\b|\bGPU\b",
+    re.IGNORECASE,
+)
+_NPU = re.compile(
+    r"\bnpu\b|torch_npu|vllm_ascend|vllm-ascend|Ascend|\bCANN\b|HCCL|aclnn|\bACL\b", re.IGNORECASE
+)
+
+
+def _platform(lines: Sequence[LogLine]) -> set[str]:
+    """`@platform-cuda` when the paste is from an NVIDIA GPU and shows nothing of an NPU."""
+    cuda = npu = False
+    for ln in lines:
+        cuda = cuda or bool(_CUDA.search(ln.text))
+        npu = npu or bool(_NPU.search(ln.text))
+        if npu:
+            return set()
+    return {"@platform-cuda"} if cuda else set()
+
+
+def _cann_traces(lines: Sequence[LogLine], roles: list[Role]) -> None:
+    """The lines of a CANN `TraceBack` say how the call failed inside CANN: detail, not cause."""
+    inside = False
+    for i, ln in enumerate(lines):
+        if _CANN_TRACEBACK.match(ln.text):
+            inside = True
+        elif inside and _CANN_TRACE_ENTRY.search(ln.text) and not _CANN_REPORT.match(ln.text):
+            roles[i] = min(roles[i], Role.WEAK)
+        else:
+            inside = False
 
 
 def _facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
     facts: set[str] = set()
     ready = next((i for i, ln in enumerate(lines) if _READY.search(ln.text)), None)
+    stop = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if (ready is None or i > ready) and _SHUTDOWN.search(ln.text)
+        ),
+        len(lines),
+    )
+    if ready is None and any(_REQUEST_DEATH.search(ln.text) for ln in lines):
+        # A request got a 500 from a dead engine: the server was up, but which request it
+        # was the paste does not say.
+        facts.add("@crash-on-request")
     death = next(
         (
             i
             for i, ln in enumerate(lines)
-            if (ready is None or i > ready) and _DEATH.search(ln.text)
+            if (ready is None or i > ready) and i < stop and _DEATH.search(ln.text)
         ),
         None,
     )
@@ -231,6 +350,10 @@ def _facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
             facts.add("@first-request-crash")
         else:
             facts.add("@died-after-serving")
+    if death is None and any(_REQUEST_ERROR.search(ln.text) for ln in lines):
+        facts.add("@request-error")
+    if any(_USAGE_ERROR.match(ln.text) for ln in lines):
+        facts.add("@usage-error")
     captures = [i for i, ln in enumerate(lines) if _CAPTURE.search(ln.text)]
     if captures:
         last = captures[-1]
@@ -263,6 +386,7 @@ def read(lines: Sequence[LogLine]) -> Reading:
         # prefixes took its indent away, so position is what tells).
         if roles[i] in (Role.CONTEXT, Role.INPUT) and _FRAME.match(lines[i - 1].text):
             roles[i] = Role.FRAME
+    _cann_traces(lines, roles)
     texts = []
     for ln in lines:
         frame = _FRAME.match(ln.text)
@@ -275,13 +399,33 @@ def read(lines: Sequence[LogLine]) -> Reading:
         if cause is not None:
             break
     signature = _unwrapped(lines[cause].text) if cause is not None else None
+    facts = _facts(lines, roles)
+    if cause is not None and signature is not None:
+        source, where = _frame_context(lines, roles, cause)
+        message = signature.split(":", 1)[1].strip() if ":" in signature else ""
+        exc = _EXCEPTION.match(signature)
+        if (
+            exc
+            and (_NEEDS_FRAME.match(signature) or len(message) < _SHORT_MESSAGE)
+            and (source or where)
+        ):
+            # `AssertionError` alone says nothing; `assert n % tp_size == 0` in qwen3 does.
+            context = " ".join(x for x in (source, f"in {where}" if where else "") if x)
+            texts[cause] = f"{texts[cause]} {context}"
+            if len(message) < _SHORT_MESSAGE:
+                signature = f"{signature} (at {context})"
+        if _TRANSFORMERS_IMPORT.search(signature):
+            facts.add("@import-in-vllm" if where.startswith("vllm") else "@import-elsewhere")
+    if any("transformers_modules" in ln.text for ln in lines):
+        facts.add("@remote-code-module")
+    facts |= _platform(lines)
     return Reading(
         lines=tuple(lines),
         roles=tuple(roles),
         texts=tuple(texts),
         cause=cause,
         signature=signature,
-        facts=frozenset(_facts(lines, roles)),
+        facts=frozenset(facts),
         partial=_is_partial(roles, lines),
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -23,11 +23,22 @@ from kb.signatures import Kind
 _QUERY_LINES = 24
 _DENSE_CHARS = 220  # about 64 tokens of log text: the model's cost grows with every token
 _EVIDENCE_CHARS = 300
-_WORTH_LISTING = 0.02  # a lookup lists no entry that shares nothing with the words
+_WORTH_LISTING = 0.02
+_CONFIRM_SYMPTOMS = 2  # a lookup lists no entry that shares nothing with the words
 
 PARTIAL_NOTE = (
     "The paste stops inside a traceback: its last lines, with the exception, are missing. "
     "This is the likely entry; paste the end of the log to confirm."
+)
+
+
+REQUEST_NOTE = (
+    "The server refused a request (HTTP 4xx: too long, unknown model, bad parameters) and kept "
+    "serving: that is the request's input, not a crash of the server."
+)
+USAGE_NOTE = (
+    "vLLM refused the command line (a flag or a value it does not take): fix the command; "
+    "`vllm serve --help` lists what this version accepts."
 )
 
 
@@ -49,11 +60,12 @@ class Match:
 
 @dataclass(frozen=True)
 class Triage:
-    verdict: str  # "match" | "no_match"
+    verdict: str  # "match" | "likely" | "no_match"
     signature: str | None
     matches: tuple[Match, ...]
     notes: tuple[str, ...] = ()
     partial: bool = False
+    confirm: tuple[str, ...] = ()  # "likely": what the log would show if it is that entry
     channels: dict[str, dict[str, float]] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, object]:
@@ -64,6 +76,7 @@ class Triage:
             for m in out["matches"]
         ]
         out["notes"] = list(self.notes)
+        out["confirm"] = list(self.confirm)
         return out
 
 
@@ -184,6 +197,12 @@ def _dense(index: Index, text: str) -> Vectors:
     return scores
 
 
+def _refused(reading: Reading) -> bool:
+    """The paste shows a refused request or command line, and nothing that crashed."""
+    refused = {"@request-error", "@usage-error"} & reading.facts
+    return bool(refused) and Role.CAUSE not in reading.roles
+
+
 class Triager:
     """Answers pastes and lookups from one index."""
 
@@ -222,10 +241,16 @@ class Triager:
         return reading.has_errors
 
     def evidence(
-        self, paste: bytes | str
+        self, paste: bytes | str, observed: frozenset[str] = frozenset()
     ) -> tuple[Reading, list[str], list[SignatureHits], Vectors]:
-        """The paste read, notes, signature hits and the feature row of every entry."""
+        """The paste read, notes, signature hits and the feature row of every entry.
+
+        `observed` are facts seen outside the paste (`@first-request-crash` from a runner
+        that watched the server come up and die on its first request): they count as if the
+        log had shown them."""
         reading, notes = self.read(paste)
+        if observed:
+            reading = replace(reading, facts=reading.facts | observed)
         hits = _signature_hits(self.index, reading, _line_weights(reading))
         lexical_text, dense_text = _query(reading)
         rows = ranking.features(
@@ -236,31 +261,50 @@ class Triager:
         )
         return reading, notes, hits, rows
 
-    def triage(self, paste: bytes | str, top: int | None = None) -> Triage:
-        reading, notes, hits, rows = self.evidence(paste)
+    def scores(self, reading: Reading, rows: Vectors) -> Vectors:
+        """Each entry's calibrated probability, then the rules about what the paste shows."""
         probability = self.calibration.probability(rows)
         against = np.asarray([bool(a & reading.facts) for a in self.index.against])
         probability = np.where(against, probability * ranking.AGAINST_FACTOR, probability)
         if reading.partial:
             probability = np.minimum(probability, ranking.PARTIAL_CAP)
-        # Ties (two saturated entries) go to the one with more signature evidence.
-        order = sorted(
-            range(len(rows)), key=lambda i: (-round(float(probability[i]), 4), -rows[i, 0], i)
-        )
+        if _refused(reading):  # a refused request is the user's input: nothing to fix
+            probability = probability * ranking.AGAINST_FACTOR
+        return probability
+
+    def triage(
+        self, paste: bytes | str, top: int | None = None, observed: frozenset[str] = frozenset()
+    ) -> Triage:
+        reading, notes, hits, rows = self.evidence(paste, observed)
+        probability = self.scores(reading, rows)
+        order = ranking.order(probability, rows)
         matches = tuple(
             self._match(i, round(float(probability[i]), 4), hits[i].evidence)
             for i in order[: top or self.top]
         )
-        verdict = "match" if matches and matches[0].score >= ranking.THRESHOLD else "no_match"
+        verdict = ranking.verdict(self.calibration, [m.score for m in matches])
+        confirm: tuple[str, ...] = ()
+        if verdict == "likely":
+            confirm = self.index.entries[order[0]].symptoms[:_CONFIRM_SYMPTOMS]
         if reading.partial:
             notes.append(PARTIAL_NOTE)
         if reading.only_wrappers:
             notes.append(WRAPPER_NOTE)
+        if _refused(reading):
+            notes.append(USAGE_NOTE if "@usage-error" in reading.facts else REQUEST_NOTE)
         channels = {
             e.id: dict(zip(ranking.FEATURES, map(float, rows[i]), strict=True))
             for i, e in enumerate(self.index.entries)
         }
-        return Triage(verdict, reading.signature, matches, tuple(notes), reading.partial, channels)
+        return Triage(
+            verdict,
+            reading.signature,
+            matches,
+            tuple(notes),
+            reading.partial,
+            confirm=confirm,
+            channels=channels,
+        )
 
     def _match(self, i: int, score: float, evidence: tuple[str, ...]) -> Match:
         entry = self.index.entries[i]

@@ -54,6 +54,8 @@ class RunnerConfig:
     model_roots: tuple[str, ...] = ()
     remote_code: bool = False  # jobs may pass --trust-remote-code
     extra_env: tuple[tuple[str, str], ...] = ()  # this slot's own (HCCL_IF_BASE_PORT)
+    # More of the host's environment for the server: NAME or PREFIX* (never a secret).
+    pass_env: tuple[str, ...] = ()
     budgets: Budgets = field(default_factory=Budgets)
 
     @property
@@ -66,7 +68,9 @@ class RunnerConfig:
 
 
 Notify = Callable[[Event], None]
-Triage = Callable[[str], dict[str, object] | None]
+# (the log lines around the first error, facts the runner observed) -> triage as JSON
+Triage = Callable[[str, frozenset[str]], dict[str, object] | None]
+FIRST_REQUEST_CRASH = "@first-request-crash"
 
 
 class _Run:
@@ -115,7 +119,7 @@ def run_playbook(
         return run.result
     run.enter(Phase.PREFLIGHT)
     port = config.port or server.free_port(config.host)
-    blocked = _preflight(run, port)
+    blocked = _preflight(run, port, spec.model)
     if blocked:
         run.enter(Phase.DONE)
         run.result.status, run.result.verdict = "blocked", f"blocked: {blocked}"
@@ -128,15 +132,17 @@ def run_playbook(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = config.logs / f"{stamp}-{spec.playbook}-{os.getpid()}-{port}.log"
     run.result.log_path = str(log_path)
-    env = {
-        **server.host_environment(),
-        "PYTHONUNBUFFERED": "1",
-        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
-        # vLLM's own engine timeout (600 s) must not cut our budget short.
-        "VLLM_ENGINE_READY_TIMEOUT_S": str(int(config.budgets.startup_s)),
-        **dict(config.extra_env),
-        **env_overrides,
-    }
+    env = server.host_environment(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+            # vLLM's own engine timeout (600 s) must not cut our budget short.
+            "VLLM_ENGINE_READY_TIMEOUT_S": str(int(config.budgets.startup_s)),
+            **dict(config.extra_env),
+            **env_overrides,
+        },
+        config.pass_env,
+    )
     try:
         proc = server.launch(argv, env, log_path, config.records)
     except LaunchError as exc:
@@ -146,7 +152,7 @@ def run_playbook(
         return run.result
     follower = LogFollower(log_path)
     try:
-        environment = _capture_environment(run)
+        environment = _capture_environment(run, env)
         notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
         run.launched = time.monotonic()
         run.enter(Phase.STARTING, shlex.join(argv))
@@ -180,8 +186,13 @@ def _absolute(command: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _preflight(run: _Run, port: int) -> str | None:
+def _preflight(run: _Run, port: int, model: str) -> str | None:
     config = run.config
+    # A path (a hub name never starts with /) must be a model folder on this host: else
+    # `vllm serve` would take minutes to fail, or a fake one pass.
+    if model.startswith("/") and not Path(model).is_dir():
+        what = "is not a folder" if Path(model).exists() else "does not exist"
+        return f"the model path {model} {what} on this host"
     for note in server.clean_leftovers(config.records):
         run.note(note)
     if left := server.own_leftovers(config.records):
@@ -191,12 +202,13 @@ def _preflight(run: _Run, port: int) -> str | None:
     return None
 
 
-def _capture_environment(run: _Run) -> threading.Thread:
+def _capture_environment(run: _Run, env: dict[str, str]) -> threading.Thread:
     """Versions and `npu-smi info`, read while the server starts (`vllm --version` alone
-    takes seconds): the run waits for them only at the end."""
+    takes seconds), each probe with the server's environment: the run waits for them only
+    at the end."""
 
     def capture() -> None:
-        run.result.environment = envinfo.capture(list(run.config.vllm_cmd))
+        run.result.environment = envinfo.capture(list(run.config.vllm_cmd), env)
 
     thread = threading.Thread(target=capture, name="environment", daemon=True)
     thread.start()
@@ -284,6 +296,7 @@ def _smokes(
             run.result.smoke[kind] = reply.to_dict()
             if not reply.ok:
                 _settle(follower, budgets.fatal_grace_s, proc, cancel)
+                _observe_request_failure(run, kind, reply, follower.fatal_count > fatal_before)
                 return "failed"
             # A reply is not enough: the engine may die right after it (false-ready).
             deadline = time.monotonic() + budgets.settle_s
@@ -292,6 +305,7 @@ def _smokes(
                 if follower.fatal_count > fatal_before or proc.exited() is not None:
                     run.note("the server failed right after answering")
                     _settle(follower, budgets.fatal_grace_s, proc, cancel)
+                    _observe_request_failure(run, kind, reply, True)
                     return "failed"
                 if cancel.is_set():
                     return "cancelled"
@@ -302,6 +316,25 @@ def _smokes(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return "passed"
+
+
+def _observe_request_failure(run: _Run, kind: str, reply: smoke.Reply, died: bool) -> None:
+    """Say what the runner saw: ready, then this request failed (and the engine with it)."""
+    after = time.monotonic() - run.launched - (run.result.ready_s or 0.0)
+    status = f"HTTP {reply.http_status}" if reply.http_status else "no HTTP answer"
+    first = kind == "text"  # the text request is always the first one sent
+    which = "the first request (text)" if first else f"the {kind} request"
+    run.result.observed.append(f"ready after {run.result.ready_s or 0:.1f} s")
+    run.result.observed.append(f"{which} was sent and got {status} {after:.1f} s after ready")
+    if died:
+        run.result.observed.append("the engine died on that request")
+    flags = [a for a in run.result.argv if a.startswith("--")]
+    if flags:
+        run.result.observed.append("serve flags: " + " ".join(flags)[:300])
+    # A server that comes up and then fails its first request is the false-ready case,
+    # whatever the log's last error names.
+    if first and (died or (reply.http_status or 0) >= 500 or reply.http_status is None):
+        run.result.facts.append(FIRST_REQUEST_CRASH)
 
 
 def _settle(
@@ -356,7 +389,8 @@ def _finish(
             if result.first_error is None and reply and not reply["ok"]:
                 result.first_error = FirstError(signature=str(reply["error"])[:300])
         if triage is not None and result.first_error is not None:
-            result.triage = triage("\n".join(result.first_error.lines) or log_text[-20000:])
+            text = "\n".join(result.first_error.lines) or log_text[-20000:]
+            result.triage = triage(text, frozenset(result.facts))
     result.verdict, result.next = classify(result, lines)
 
 

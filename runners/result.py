@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from runners.redact import redact_data
 from runners.spec import JobSpec
 
 
@@ -59,5 +60,14 @@ class RunResult(BaseModel):
     argv: list[str] = Field(default_factory=list)
     env_overrides: dict[str, str] = Field(default_factory=dict)
     cleanup: str = ""  # "clean", or what was left behind
+    # What the runner saw happen, in words ("ready after 20.1 s", "the first request got
+    # HTTP 500 0.3 s after ready"), and as facts the triage reads (`@first-request-crash`).
+    observed: list[str] = Field(default_factory=list)
+    facts: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     spec: JobSpec | None = None
+
+    def redacted(self) -> RunResult:
+        """This result with every string in it redacted: what may leave the host (first
+        error, notes, smoke replies, argv, log tail, environment, verdict)."""
+        return RunResult.model_validate(redact_data(self.model_dump(mode="json")))

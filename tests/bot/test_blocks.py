@@ -91,3 +91,21 @@ def test_console_and_slack_say_the_same_thing() -> None:
     listing = RunbookAnswer("", (), (EntryRef("a", "Alpha"), EntryRef("b", "Beta")))
     assert "The runbook has 2 entries" in json.dumps(blocks.render(listing))
     assert "The runbook has 2 entries" in plain.render(listing)
+
+
+def test_a_likely_answer_names_the_entry_says_it_is_unsure_and_what_would_confirm_it() -> None:
+    top = Match("e1", "ACL graph capture fails (507903)", 0.41, "low", (), ("Prefer AIV",))
+    other = Match("e2", "Other", 0.05, "low", (), ())
+    triage = Triage(
+        "likely",
+        "error code is 207008",
+        (top, other),
+        confirm=("`AclmdlRICaptureEnd` ... `507903`",),
+    )
+    answer = TriageAnswer(triage, 7, "U1")
+    for text in (json.dumps(blocks.render(answer)), plain.render(answer)):
+        assert "Likely: ACL graph capture fails (507903)" in text
+        assert "not strongly enough for me to be sure" in text
+        assert "AclmdlRICaptureEnd" in text and "Prefer AIV" in text
+        assert wording.NO_MATCH_HEAD not in text
+    assert blocks.fallback_text(answer).startswith("Likely:")

@@ -79,6 +79,7 @@ class Runs:
             "ONCALL_RUNNER_PORT": "0",
             "ONCALL_SETTLE_S": "0.3",
             "FAKE_VLLM_TIME_SCALE": "0.1",
+            "ONCALL_RUNNER_PASS_ENV": "FAKE_VLLM_*",  # the fake's knobs reach the server
         }
         args = [EXE, "runner", "--server", self.url, "--token", token, "--heartbeat", "0.5"]
         args += [a for label in labels for a in ("--label", label)]

@@ -160,3 +160,132 @@ def test_fast_path_gives_every_line_the_same_role_as_the_full_check() -> None:
     lines = [ln for t in texts for ln in normalise(t).lines]
     assert len(lines) > 5000
     assert [_role(ln) for ln in lines] == [_full_role(ln) for ln in lines]
+
+
+def test_a_shell_prompt_line_is_what_the_user_ran_not_context() -> None:
+    from kb.reading import Role
+
+    r = reading_of(
+        "root@node-910b-3:/workspace# vllm serve /models/Qwen3-8B --tensor-parallel-size 4\n"
+        "(vllm) user@host:~$ python -m vllm.entrypoints.openai.api_server --model x\n"
+        "启动后报错如下,请问怎么解决\n"
+    )
+    assert r.roles[:2] == (Role.INPUT, Role.INPUT)
+    assert r.cause is None
+
+
+def test_a_cann_report_with_a_reason_is_the_cause_and_its_traceback_is_detail() -> None:
+    r = reading_of(
+        "(Worker_TP1 pid=6270) ERROR 07-28 03:22:43 [multiproc_executor.py:987] EE9999[PID: 6270] "
+        "2026-07-28-03:22:43.021.240 (EE9999):  rtStreamEndCapture execution failed, reason=an error "
+        "has invalidated the stream capture sequence[FUNC:FuncErrorReason][FILE:error_message_manage.cc][LINE:65]\n"
+        "(Worker_TP1 pid=6270) ERROR 07-28 03:22:43 [multiproc_executor.py:987]         TraceBack (most recent call last):\n"
+        "(Worker_TP1 pid=6270) ERROR 07-28 03:22:43 [multiproc_executor.py:987]        synchronized memcpy "
+        "failed, kind = 1, runtime result = 107030[FUNC:ReportCallError][FILE:log_inner.cpp][LINE:148]\n"
+    )
+    assert r.cause == 0
+    assert r.signature is not None and r.signature.endswith(
+        "invalidated the stream capture sequence"
+    )
+    assert not r.partial
+
+
+def test_a_refused_request_on_a_serving_server_is_input_not_a_cause() -> None:
+    r = reading_of(
+        "(APIServer pid=1) INFO:     Application startup complete.\n"
+        '(APIServer pid=1) INFO:     127.0.0.1:5 - "POST /v1/chat/completions HTTP/1.1" 400 Bad Request\n'
+        "(APIServer pid=1) ERROR 01-01 00:00:00 [serving_chat.py:200] ValueError: This model's maximum "
+        "context length is 4096 tokens. However, you requested 5000 tokens\n"
+        '{"object":"error","message":"The model `qwen` does not exist.","type":"NotFoundError","param":null,"code":404}\n'
+    )
+    assert r.cause is None
+    assert "@request-error" in r.facts
+    assert "@first-request-crash" not in r.facts
+
+
+def test_a_request_that_got_a_500_from_a_dead_engine_is_a_crash_on_a_request() -> None:
+    r = reading_of(
+        '  File "/x/modeling_chatglm.py", line 563, in forward\n'
+        "    cache_k, cache_v = kv_cache\n"
+        "ValueError: too many values to unpack (expected 2)\n"
+        'INFO:     127.0.0.1:35456 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error\n'
+    )
+    # Which request it was, the paste does not say: a hint of false-ready, not its proof.
+    assert "@crash-on-request" in r.facts
+    assert "@first-request-crash" not in r.facts
+    assert "@request-error" not in r.facts
+
+
+def test_a_bare_exception_takes_its_meaning_from_the_frame_above() -> None:
+    r = reading_of(
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.11/site-packages/vllm/model_executor/models/qwen3.py", line 80, in __init__\n'
+        "    assert self.total_num_kv_heads % tp_size == 0\n"
+        "AssertionError\n"
+    )
+    assert r.signature is not None
+    assert r.signature.startswith(
+        "AssertionError (at assert self.total_num_kv_heads % tp_size == 0"
+    )
+    assert "vllm.model_executor.models.qwen3.__init__" in r.signature
+
+
+def test_a_cpp_exception_is_read_from_its_what_line() -> None:
+    r = reading_of(
+        "terminate called after throwing an instance of 'c10::Error'\n"
+        "  what():  Float8_e4m3fn has not been supported\n"
+        "Exception raised from ConvertToAclDataType at build/CMakeFiles/torch_npu.dir/compiler_depend.ts:139 (most recent call first):\n"
+        "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0xd4 (0xffff8db53ea4 in /usr/lib/libc10.so)\n"
+    )
+    assert r.signature == "Float8_e4m3fn has not been supported"
+
+
+def test_a_transformers_import_says_who_imported_it() -> None:
+    vllm_own = reading_of(
+        '  File "/usr/lib/python3.11/site-packages/vllm/transformers_utils/configs/__init__.py", line 3, in <module>\n'
+        "    from transformers import DeepseekV2Config\n"
+        "ImportError: cannot import name 'DeepseekV2Config' from 'transformers' (/x/transformers/__init__.py)\n"
+    )
+    assert "@import-in-vllm" in vllm_own.facts
+    remote = reading_of(
+        '  File "/root/.cache/huggingface/modules/transformers_modules/m/modeling_m.py", line 9, in <module>\n'
+        "    from transformers.utils import is_flash_attn_greater_or_equal_2_10\n"
+        "ImportError: cannot import name 'is_flash_attn_greater_or_equal_2_10' from 'transformers.utils'\n"
+    )
+    assert "@import-in-vllm" not in remote.facts
+    assert "@remote-code-module" in remote.facts
+
+
+def test_a_paste_from_an_nvidia_gpu_says_so_and_one_from_an_npu_does_not() -> None:
+    gpu = reading_of(
+        "ValueError: The quantization method fp8 is not supported for the current GPU. "
+        "Minimum capability: 90. Current capability: 86.\n"
+    )
+    assert "@platform-cuda" in gpu.facts
+    npu = reading_of(
+        "INFO 11-28 10:00:00 [platform.py:1] Automatically detected platform cuda.\n"
+        "RuntimeError: call aclnnFusedInferAttentionScore failed, error code is 561002 (torch_npu)\n"
+    )
+    assert "@platform-cuda" not in npu.facts
+
+
+def test_an_engine_that_dies_while_the_server_is_being_stopped_did_not_crash() -> None:
+    r = reading_of(
+        "(APIServer pid=1) INFO:     Application startup complete.\n"
+        '(APIServer pid=1) INFO:     127.0.0.1:5 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
+        "(APIServer pid=1) INFO:     Shutting down\n"
+        "(APIServer pid=1) ERROR 12-01 05:07:02 [async_llm.py:906] AsyncLLM output_handler failed.\n"
+        "(APIServer pid=1) ERROR 12-01 05:07:02 [async_llm.py:906] vllm.v1.engine.exceptions."
+        "EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.\n"
+    )
+    assert "@first-request-crash" not in r.facts
+
+
+def test_a_refused_command_line_is_a_usage_error() -> None:
+    r = reading_of(
+        "usage: vllm serve [model_tag] [options]\n"
+        "vllm serve: error: argument --dtype: invalid choice: 'fp8' (choose from 'auto', "
+        "'bfloat16', 'float', 'float16', 'float32', 'half')\n"
+    )
+    assert "@usage-error" in r.facts
+    assert r.cause is None

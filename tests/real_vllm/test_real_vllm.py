@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from kb import Triager
 from runners import Budgets, Event, JobSpec, RunnerConfig, RunResult, run_playbook
 from runners import server as server_module
 from runners.logwatch import LogFollower
+from runners.playbook import Triage
 from runners.server import Server, group_members
 from runners.spec import Playbook
 from tests.real_vllm.tiny_model import make_tiny_model
@@ -167,6 +169,7 @@ def run(
     args: tuple[str, ...],
     playbook: Playbook = "smoke",
     fallback: str | None = None,
+    triage: Triage | None = None,
 ) -> Run:
     events: list[Event] = []
     before = len(launched)
@@ -174,6 +177,7 @@ def run(
         JobSpec(playbook=playbook, model=str(model), args=args, fallback=fallback),
         config,
         events.append,
+        triage=triage,
     )
     done = Run(result, events, launched[before:])
     # Whatever the verdict, the host is left as it was: no process of the server's group, no
@@ -236,11 +240,14 @@ def test_healthy_eager_smoke_passes_answers_and_leaves_nothing_behind(
 
 
 def test_false_ready_head_dim_16_fails_on_the_first_request_and_points_to_eager(
-    config: RunnerConfig, launched: list[Server], models: Models
+    config: RunnerConfig, launched: list[Server], models: Models, triager: Triager
 ) -> None:
     # Graph mode (the default /smoke): ready and /health 200, then the first request is a 500
     # and the server exits 0 on its own.
-    run_ = run(config, launched, models.head_dim_16, TINY)
+    def triage(text: str, observed: frozenset[str]) -> dict[str, object]:
+        return triager.triage(text, observed=observed).to_dict()
+
+    run_ = run(config, launched, models.head_dim_16, TINY, triage=triage)
     result = run_.result
     assert result.status == "failed", run_.explain()
     assert result.phase == "text smoke"
@@ -254,6 +261,12 @@ def test_false_ready_head_dim_16_fails_on_the_first_request_and_points_to_eager(
     assert "false-ready" in result.verdict, result.verdict
     assert result.next is not None and result.next.playbook == "eager", run_.explain()
     assert "eager" not in result.evidence
+    # The runner saw ready, then the first request kill the engine: that is the false-ready
+    # entry, whatever the last error names, and the first error is still what is quoted.
+    assert result.facts == ["@first-request-crash"], run_.explain()
+    assert result.triage is not None and result.triage["verdict"] == "match", result.triage
+    top = result.triage["matches"][0]
+    assert top["entry_id"] == "false-ready-startup-succeeds-but-first-request-crashes", top
 
 
 def test_false_ready_in_eager_mode_too_is_a_model_or_backend_problem(
