@@ -4,7 +4,6 @@ jobs meant `on <that host>`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from runners.agents import Agent
 from runners.database import connect
 from runners.store import JobStore, open_jobs
 from runners.tables import MIGRATIONS, VERSION_TABLE
-from tests.databases import KINDS, database
 
 BAD = [
     "",
@@ -32,16 +30,6 @@ BAD = [
     "\uff4e\uff50\uff55",
     "*",
 ]
-
-
-@pytest.fixture(params=KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
 
 
 def agent(store: JobStore, name: str, given: list[str] | None = None) -> Agent:

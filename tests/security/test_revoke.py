@@ -13,21 +13,10 @@ import pytest
 
 from runners import AuthError, JobSpec, Status
 from runners.server import group_members
-from runners.store import JobStore, open_jobs
-from tests.databases import KINDS, database
+from runners.store import JobStore
 from tests.runners.test_agent import Host, server_groups, wait_for
 
 REFUSED = "the coordinator refused this agent's token"
-
-
-@pytest.fixture(params=KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
 
 
 @pytest.fixture

@@ -4,27 +4,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from runners import JobSpec, RunResult, Status
-from runners.store import JobStore, open_jobs
-from tests.databases import KINDS, database
+from runners.store import JobStore
 
 ROUNDS = 8
 CALLS = 6  # lease calls at once for one agent: several long polls, several replicas
-
-
-@pytest.fixture(params=KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
 
 
 def race(store: JobStore, slots: int) -> list[int]:

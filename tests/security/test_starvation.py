@@ -4,8 +4,6 @@ queue (red team: 1000 jobs for an offline label hid every later job until they t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -14,20 +12,9 @@ from pydantic import ValidationError
 from bot.settings import Settings
 from bot.slack_runs import Dispatcher
 from runners import JobSpec, Status
-from runners.store import JobStore, open_jobs
-from tests.databases import KINDS, database
+from runners.store import JobStore
 
 HIDDEN = 1001  # the old matching looked at the oldest 1000 queued jobs only
-
-
-@pytest.fixture(params=KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
 
 
 def spec(*labels: str) -> JobSpec:
