@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import nullcontext as _nothing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,10 +69,15 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return name if name.startswith("SLACK_") else f"ONCALL_{name}"
 
 
+LOADING = "loading the runbook index and the embedding model"
+BIG_LOG = 1_000_000  # bytes: past this, reading takes long enough to say so
+
+
 def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
     config = _settings().kb_config(extra=kb, default=False if no_default else None)
     try:
-        return load(config.model_copy(update={"top": top}))
+        with err.status(LOADING):  # shown on a terminal only, on stderr
+            return load(config.model_copy(update={"top": top}))
     except KBError as exc:
         raise _fail(str(exc)) from exc
     except OSError as exc:
@@ -127,7 +133,8 @@ def _oncall(settings: Settings) -> Oncall:
     from bot.service import open_oncall
 
     try:
-        return open_oncall(settings)
+        with err.status(LOADING):
+            return open_oncall(settings)
     except (BotError, KBError) as exc:
         raise _fail(str(exc)) from exc
     except OSError as exc:
@@ -236,7 +243,12 @@ def triage(
             raise _fail(f"cannot read {path}: {exc.strerror}") from exc
     triager = _triager(kb, no_default_kb, top)
     try:
-        result = triager.triage(data)
+        with (
+            err.status(f"reading a {len(data) / 1e6:.1f} MB log")
+            if len(data) > BIG_LOG
+            else _nothing()
+        ):
+            result = triager.triage(data)
     except InputError as exc:
         raise _fail(str(exc)) from exc
     if as_json:

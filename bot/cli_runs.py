@@ -122,9 +122,12 @@ def run_command(
     def show(event: Event) -> None:
         if not as_json:
             words = event.stage or event.message or ""
+            if event.kind == "progress":
+                words = f"{event.stage} {event.message}"
             err.print(Text(f"[{event.phase}] {words}".rstrip()), soft_wrap=True)
 
-    result = run_playbook(spec, config, show, cancel, triage=_triage_with(settings))
+    triage = _triage_with(settings, quiet=as_json)
+    result = run_playbook(spec, config, show, cancel, triage=triage)
     if as_json:
         print(json.dumps(result_json(result)))
     else:
@@ -138,12 +141,15 @@ def result_json(result: RunResult) -> dict[str, object]:
     return cleaned
 
 
-def _triage_with(settings: Settings):  # type: ignore[no-untyped-def]
+def _triage_with(settings: Settings, quiet: bool = False):  # type: ignore[no-untyped-def]
     def triage(text: str, observed: frozenset[str]) -> dict[str, object] | None:
         from kb import KBError, load
 
+        if not quiet:  # loading the index and the model takes a few seconds
+            err.print(Text("[triage] reading the log against the runbook"))
         try:
-            found = load(settings.kb_config()).triage(text, observed=observed)
+            with err.status("reading the log against the runbook", spinner="dots"):
+                found = load(settings.kb_config()).triage(text, observed=observed)
         except (KBError, OSError) as exc:
             err.print(Text(f"(no triage: {exc})"))
             return None

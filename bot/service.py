@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from fastapi import FastAPI
 from pydantic import SecretStr
+from slack_bolt import App
 
 from bot.core import Oncall
 from bot.errors import SlackSetupError, StoreError
@@ -22,7 +25,8 @@ from bot.slack_socket import connect
 from bot.store import open_store
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
 from runners.coordinator import reap_leases, router
-from runners.store import open_jobs
+from runners.metrics import job_registry
+from runners.store import JobStore, open_jobs
 
 log = logging.getLogger("ascend_oncall")
 
@@ -91,6 +95,17 @@ def housekeeping(jobs: SlackJobs, stop: threading.Event, every_s: float = 30.0) 
             log.exception("housekeeping failed")
 
 
+def front(
+    slack: App | None, health: Callable[[], dict[str, object]], runs: JobStore | None
+) -> FastAPI:
+    """What `serve` answers on its one address: Slack (None: Socket Mode), /healthz and
+    /metrics, and with `runs` the agents' API, its job metrics in the same /metrics."""
+    api = web_app(slack, health, job_registry(runs) if runs is not None else None)
+    if runs is not None:
+        api.include_router(router(runs))
+    return api
+
+
 def serve(settings: Settings, oncall: Oncall) -> None:
     """Run until interrupted: Socket Mode if SLACK_APP_TOKEN is set, else HTTP."""
     check_slack(settings)
@@ -114,11 +129,10 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     sock = listen(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     handler = connect(app, app_token.get_secret_value()) if app_token else None
-    api = web_app(None if handler else app, health)
+    api = front(None if handler else app, health, runs)
     stop = threading.Event()
     threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
     if runs is not None and dispatcher is not None:  # the agents' API, their jobs in Slack
-        api.include_router(router(runs))
         queue_for = timedelta(seconds=settings.queue_s)
         threading.Thread(target=reap_leases, args=(runs, stop, 2.0, queue_for), daemon=True).start()
         threading.Thread(target=Reporter(dispatcher).run, args=(stop,), daemon=True).start()

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
@@ -48,7 +48,13 @@ async def _capped_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> FastAPI:
+def web_app(
+    slack: App | None,
+    healthy: Callable[[], dict[str, object]],
+    more_metrics: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Slack's endpoint (None: Socket Mode), /healthz and /metrics: the bot's metrics and,
+    from `more_metrics`, the runner jobs' when the coordinator is served here too."""
     api = FastAPI(title="ascend-oncall", docs_url=None, redoc_url=None, openapi_url=None)
 
     if slack is not None:
@@ -70,7 +76,10 @@ def web_app(slack: App | None, healthy: Callable[[], dict[str, object]]) -> Fast
 
     @api.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest()
+        if more_metrics is not None:  # its own names: the text formats simply join
+            body += generate_latest(more_metrics)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return api
 

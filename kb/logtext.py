@@ -39,7 +39,8 @@ _PREFIX = re.compile(
     |(?:\((?P<proc>[A-Za-z_][\w.:=-]*(?:\ (?!pid=)[\w.:=,\[\]-]+)*)
         \s+pid=\d+[^)]{0,200}\)\s*)                                 # (VllmWorker rank=0 pid=12)
     |(?:\[rank(?P<rank>\d+)\]:\s?)                               # [rank3]:
-    |(?:(?P<level>INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|FATAL)
+    |(?:(?P<level>INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|FATAL
+        |(?:R?ROR|A?RNING|NFO|EBUG|RITICAL)(?=\s+\d\d-\d\d\s))  # a copy cut mid-word
         (?::\s+|\s+(?P<mmdd>\d\d-\d\d)\s+(?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?\s*
         (?:\[[^\]]{0,200}\]\s*|[\w.-]{1,80}\.py:\d{1,6}\]\s*)?))  # INFO 11-28 10:12:01 [core.py:12]
     |(?:[\w.-]{1,80}\.py:\d{1,6}\]\s?)                            # "engine.py:366] ": a cut prefix
@@ -52,6 +53,8 @@ _PREFIX = re.compile(
     re.VERBOSE,
 )
 _GLOG_LEVEL = {"I": "INFO", "W": "WARNING", "E": "ERROR", "F": "FATAL"}
+_CUT_LEVEL = {"RROR": "ERROR", "ROR": "ERROR", "ARNING": "WARNING", "RNING": "WARNING",
+              "NFO": "INFO", "EBUG": "DEBUG", "RITICAL": "CRITICAL"}  # fmt: skip
 _REPEATED = re.compile(r"\[repeated \d+x across cluster\]")  # Ray's dedup marker
 _DROP = re.compile(r"^\s*(?:[\^~]+|`{3}\w*|~{3}\w*)\s*$")  # caret lines and code fences
 
@@ -222,7 +225,7 @@ def normalise(text: str) -> Paste:
             lv, proc, service, rank, t1, t2, day, glog, t3 = m.group(
                 "level", "proc", "service", "rank", "hms", "hms2", "mmdd", "glog", "hms3"
             )
-            level = lv or _GLOG_LEVEL.get(glog or "") or level
+            level = _CUT_LEVEL.get(lv or "", lv) or _GLOG_LEVEL.get(glog or "") or level
             t1 = t1 or t3
             source = f"rank{rank}" if rank else proc or service or source
             hms, mmdd = (t1 or t2 or hms), (day or mmdd)

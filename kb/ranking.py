@@ -37,6 +37,7 @@ THRESHOLD = 0.5  # below: no_match
 HIGH = 0.8
 PARTIAL_CAP = HIGH - 0.01  # a paste without its last lines never gets "high"
 AGAINST_FACTOR = 0.3
+HEDGE_CAP = THRESHOLD - 0.01  # the paste cannot decide between two readings: "likely" at most
 
 # How much a signature hit counts on a line of each role.
 ROLE_WEIGHT = {

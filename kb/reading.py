@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,8 @@ _CANN_REPORT = re.compile(r"^\s*E[A-Z][0-9A-Z]\d{3}[:\[]")  # EZ1001: ..., EE999
 _CANN_GENERIC = re.compile(r"^\s*(?:E[A-Z]9999|ERR\d{5}|\[Error\]:|\[ERROR\]|EZ9999)|Inner Error!")
 _FAILED_WORDS = re.compile(
     r"\b(?:failed|failure|fatal|error|errno|cannot|can't|unable|not supported|"
-    r"unsupported|invalid|mismatch|refused|denied|no such|not found|out of memory)\b",
+    r"unsupported|invalid|mismatch|refused|denied|no such|not found|out of memory|"
+    r"timed out|times out|timeout)\b",
     re.IGNORECASE,
 )
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+(?:, in (?P<func>[\w<>.]+))?')
@@ -138,6 +140,13 @@ _TRANSFORMERS_IMPORT = re.compile(
 
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
 
+# A package missing from the environment (torchvision, flash_attn) is the environment's
+# problem: not an architecture vLLM does not know, nor transformers drift. vLLM's and the
+# model's own modules are left out: a missing `vllm.model_executor.models.x` is a
+# registry mismatch, a missing `transformers.models.x` is drift.
+_MISSING_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?(\w+)")
+_OWN_MODULES = frozenset({"vllm", "vllm_ascend", "transformers", "transformers_modules"})
+
 
 # What each fact means, in words a runbook would use: it joins the text that is searched.
 FACT_TEXT = {
@@ -147,6 +156,8 @@ FACT_TEXT = {
     "@died-after-serving": "the engine died after serving requests for a long time",
     "@capture-in-progress": "startup is still capturing graphs, not ready yet, looks stuck",
     "@long-capture": "graph capture took a very long time during startup",
+    "@wrong-vllm-imported": "python imports a different vllm than the installed one you edited",
+    "@garbled-output": "the server answers but the generated output text is garbled gibberish",
 }
 
 
@@ -305,6 +316,83 @@ def _platform(lines: Sequence[LogLine]) -> set[str]:
     return {"@platform-cuda"} if cuda else set()
 
 
+_SCRIPTS = ("CJK", "HANGUL", "CYRILLIC", "HEBREW", "ARABIC", "THAI", "HIRAGANA", "KATAKANA",
+            "DEVANAGARI", "GREEK", "LATIN")  # fmt: skip
+_GARBLED_SCRIPTS = 3  # prose mixes two (Chinese and English); token salad mixes many
+_GARBLED_CHARS = 300
+_GARBLED_LINES = 2000
+
+
+def _scripts(text: str) -> set[str]:
+    found = set()
+    for ch in text[:_GARBLED_CHARS]:
+        if ch.isascii():
+            if ch.isalpha():
+                found.add("LATIN")
+        elif ch.isalpha():
+            name = unicodedata.name(ch, "")
+            found.update(s for s in _SCRIPTS if name.startswith(s))
+    return found
+
+
+def _garbled(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
+    """Generated text that is token salad: one plain line mixing three or more scripts."""
+    checked = 0
+    for ln, role in zip(lines, roles, strict=True):
+        if role is not Role.CONTEXT or ln.text.isascii():
+            continue
+        if len(_scripts(ln.text)) >= _GARBLED_SCRIPTS:
+            return True
+        checked += 1
+        if checked >= _GARBLED_LINES:
+            break
+    return False
+
+
+def _missing_package(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
+    for ln, role in zip(lines, roles, strict=True):
+        m = _MISSING_MODULE.search(ln.text) if role is Role.CAUSE else None
+        if m and m.group(1) not in _OWN_MODULES:
+            return True
+    return False
+
+
+_REMOTE_CODE = re.compile(r"transformers_modules|trust[_-]remote[_-]code|/modeling_\w+\.py")
+
+
+def _import_origin(where: str, lines: Sequence[LogLine]) -> str:
+    """Whose import of a transformers name failed: vLLM's, a model's, or the paste can't say.
+
+    A bare `cannot import name X from transformers` is as often vLLM's own import on an old
+    transformers (upgrade it) as a model's remote code on a new one (do not upgrade it)."""
+    if where.startswith("vllm"):
+        return "@import-in-vllm"
+    if where or any(_REMOTE_CODE.search(ln.text) for ln in lines):
+        return "@import-elsewhere"
+    return "@import-no-origin"
+
+
+# vLLM failing to import itself: the `vllm` Python found is not the built install (a source
+# tree without its compiled parts, a namespace dir, a second copy earlier on the path).
+_SELF_IMPORT = re.compile(
+    r"from '(?:vllm|vllm_ascend)' \(unknown location\)|No module named '?vllm\._version|"
+    r"^\s*(?:ModuleNotFoundError|ImportError): No module named '?vllm\.(?!model_executor\.models)"
+)
+
+
+def _imports_wrong_vllm(lines: Sequence[LogLine]) -> bool:
+    """Whether the paste shows vLLM imported from somewhere other than its install."""
+    roots = set()
+    for ln in lines:
+        if _SELF_IMPORT.search(ln.text):
+            return True
+        frame = _FRAME.match(ln.text)
+        path = frame.group("path") if frame else ""
+        if path.endswith(".py") and (at := path.find("/vllm/")) >= 0:
+            roots.add(path[:at])
+    return len(roots) >= 2  # two copies of vllm in one traceback: one shadows the other
+
+
 def _cann_traces(lines: Sequence[LogLine], roles: list[Role]) -> None:
     """The lines of a CANN `TraceBack` say how the call failed inside CANN: detail, not cause."""
     inside = False
@@ -415,10 +503,16 @@ def read(lines: Sequence[LogLine]) -> Reading:
             if len(message) < _SHORT_MESSAGE:
                 signature = f"{signature} (at {context})"
         if _TRANSFORMERS_IMPORT.search(signature):
-            facts.add("@import-in-vllm" if where.startswith("vllm") else "@import-elsewhere")
+            facts.add(_import_origin(where, lines))
     if any("transformers_modules" in ln.text for ln in lines):
         facts.add("@remote-code-module")
     facts |= _platform(lines)
+    if _garbled(lines, roles):
+        facts.add("@garbled-output")
+    if _missing_package(lines, roles):
+        facts.add("@missing-package")
+    if _imports_wrong_vllm(lines):
+        facts.add("@wrong-vllm-imported")
     return Reading(
         lines=tuple(lines),
         roles=tuple(roles),

@@ -41,11 +41,22 @@ class Signature:
     def find(self, line_lower: str) -> bool:
         pos = 0
         for fragment in self.fragments:
-            pos = line_lower.find(fragment, pos)
+            pos = _find_word_start(line_lower, fragment, pos)
             if pos < 0:
                 return False
             pos += len(fragment)
         return True
+
+
+def _find_word_start(line: str, fragment: str, pos: int) -> int:
+    """Where `fragment` starts a word of `line`: `k_norm` is not inside `fuse_qk_norm`, yet
+    `float8_e4m3fn` is inside `DT_FLOAT8_E4M3FN` (an underscore joins words)."""
+    bounded = fragment[:1].isalnum()
+    while (at := line.find(fragment, pos)) >= 0:
+        if not bounded or at == 0 or not line[at - 1].isalnum():
+            return at
+        pos = at + 1
+    return -1
 
 
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")

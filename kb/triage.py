@@ -42,6 +42,16 @@ USAGE_NOTE = (
 )
 
 
+IMPORT_NOTE = (
+    "The paste does not show whose import of the transformers name failed. If the frame "
+    "above the ImportError is in vllm/, vLLM needs a newer transformers (do not apply "
+    "'do not upgrade transformers'); if it is in transformers_modules/ or a model's "
+    "modeling_*.py, it is the model's remote code. Paste the traceback to confirm."
+)
+# Facts that leave two readings open: no entry is more than "likely" until the log says more.
+_HEDGES = {"@import-no-origin": IMPORT_NOTE}
+
+
 WRAPPER_NOTE = (
     "Only wrapper lines were pasted (EngineDeadError, 'See root cause above', ...): the cause "
     "is logged above them. Paste the lines before the first wrapper."
@@ -170,9 +180,15 @@ def _dense_text(lines: Sequence[str]) -> str:
 def _query(reading: Reading) -> tuple[str, str]:
     """Texts for BM25 and for dense search: the error region, or the whole paste if none."""
     if reading.has_errors:
+        # Causes in log order; frames innermost first, since the frames nearest the error
+        # (or the end of a traceback cut before its exception) name what was running.
         order = sorted(
             (i for i, r in enumerate(reading.roles) if r >= Role.FRAME or r is Role.INPUT),
-            key=lambda i: (i != reading.cause, -reading.roles[i], i),
+            key=lambda i: (
+                i != reading.cause,
+                -reading.roles[i],
+                -i if reading.roles[i] is Role.FRAME else i,
+            ),
         )
     else:
         order = [i for i, r in enumerate(reading.roles) if r is not Role.BENIGN]
@@ -268,6 +284,8 @@ class Triager:
         probability = np.where(against, probability * ranking.AGAINST_FACTOR, probability)
         if reading.partial:
             probability = np.minimum(probability, ranking.PARTIAL_CAP)
+        if reading.facts & _HEDGES.keys():
+            probability = np.minimum(probability, ranking.HEDGE_CAP)
         if _refused(reading):  # a refused request is the user's input: nothing to fix
             probability = probability * ranking.AGAINST_FACTOR
         return probability
@@ -290,6 +308,7 @@ class Triager:
             notes.append(PARTIAL_NOTE)
         if reading.only_wrappers:
             notes.append(WRAPPER_NOTE)
+        notes.extend(_HEDGES[f] for f in sorted(reading.facts & _HEDGES.keys()))
         if _refused(reading):
             notes.append(USAGE_NOTE if "@usage-error" in reading.facts else REQUEST_NOTE)
         channels = {

@@ -17,12 +17,14 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.types import Message
 
 from runners.agents import Agent
 from runners.database import now
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
+from runners.metrics import job_registry
 from runners.records import Job
 from runners.result import Event, RunResult
 from runners.store import JobStore
@@ -214,7 +216,8 @@ def reap_leases(
 def coordinator_app(
     store: JobStore, reap_every_s: float = 2.0, queue_for: timedelta = timedelta(hours=1)
 ) -> FastAPI:
-    """The coordinator alone (`ascend-oncall coordinator`); `serve` mounts the router."""
+    """The coordinator alone (`ascend-oncall coordinator`), with /healthz and /metrics;
+    `serve` mounts the router beside its own (bot/service.py)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -236,5 +239,12 @@ def coordinator_app(
     def healthz() -> dict[str, str]:
         store.job(0)  # the database answers
         return {"status": "ok"}
+
+    # Here, not in `router`: `serve` has a /metrics of its own and adds job_registry to it.
+    registry = job_registry(store, process=True)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -76,6 +76,13 @@ GRAPH_EVIDENCE = re.compile(r"Graph capturing finished in [^\n]*|Replaying aclgr
 # Compiled mode took effect (on a CPU there is compilation but no graph capture).
 COMPILED_EVIDENCE = re.compile(r"torch\.compile takes [^\n]*|saved AOT compiled function")
 READY_LINE = re.compile(r"Application startup complete\.")
+# How far a graph capture is: tqdm's `Capturing CUDA graphs (decode, FULL): 40%|####  | 12/30`
+# (vLLM and vllm-ascend >= 0.13 keep the CUDA name on Ascend) and torchair's
+# `Batchsize 8 is compiled successfully: 3/9.`
+CAPTURE_PROGRESS = re.compile(
+    r"Capturing (?:CUDA|ACL) graphs[^|\r\n]{0,120}\|[^|\r\n]{0,200}\|\s{0,4}(\d{1,6})/(\d{1,6})|"
+    r"Batchsize \d{1,6} is compiled successfully: (\d{1,6})/(\d{1,6})"
+)
 
 
 def clean(line: str) -> str:
@@ -97,6 +104,7 @@ class LogFollower:
     graph_evidence: str | None = None
     compiled_evidence: str | None = None
     api_up: bool = False
+    capture_progress: tuple[int, int] | None = None  # graphs captured, of how many
     last_growth: float = field(default_factory=time.monotonic)
     last_stage_change: float = field(default_factory=time.monotonic)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=200))
@@ -131,6 +139,9 @@ class LogFollower:
                 self.last_stage_change = time.monotonic()
         if READY_LINE.search(line):
             self.api_up = True
+        if self.stage == "capturing graphs" and (m := CAPTURE_PROGRESS.search(line)):
+            done, total = (int(g) for g in (m.group(1, 2) if m.group(1) else m.group(3, 4)))
+            self.capture_progress = (done, total)
         if FATAL.search(line) and not BENIGN.search(line):
             self.fatal_count += 1
             if self.fatal is None:

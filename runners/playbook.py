@@ -29,6 +29,7 @@ from runners.states import Phase, advance
 from runners.verdict import classify
 
 TAIL_LINES = 40
+PROGRESS_EVERY_S = 2.0  # capture progress events: a Slack status and a heartbeat each
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,12 @@ class _Run:
     def stage(self, stage: str) -> None:
         self.result.stage = stage
         self.notify(Event(kind="stage", phase=str(self.phase), stage=stage))
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        event = Event(
+            kind="progress", phase=str(self.phase), stage=stage, message=f"{done}/{total}"
+        )
+        self.notify(event)
 
     def note(self, message: str) -> None:
         self.result.notes.append(message)
@@ -227,8 +234,18 @@ def _start(
     budgets = run.config.budgets
     next_probe = 0.0
     announced = 0
+    shown: tuple[int, int] | None = None
+    shown_at = 0.0
     while True:
         follower.poll()
+        progress = follower.capture_progress
+        in_capture = "capturing graphs" in follower.reached[:announced]
+        # tqdm redraws many times a second: say how far it is every few seconds, and when
+        # a bar is done; before any later stage of this read is announced.
+        due = time.monotonic() - shown_at >= PROGRESS_EVERY_S
+        if in_capture and progress and progress != shown and (due or progress[0] >= progress[1]):
+            run.progress("capturing graphs", *progress)
+            shown, shown_at = progress, time.monotonic()
         for stage in follower.reached[announced:]:  # several can pass in one read
             run.stage(stage)
         announced = len(follower.reached)

@@ -19,7 +19,7 @@ def _no_smokes() -> dict[str, dict[str, Any] | None]:
 class Event(BaseModel):
     """Something the thread should know now: a phase or stage reached, a note."""
 
-    kind: str  # "phase" | "stage" | "note"
+    kind: str  # "phase" | "stage" | "progress" (message "12/67") | "note"
     phase: str
     stage: str | None = None
     message: str = ""

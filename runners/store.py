@@ -21,6 +21,7 @@ from runners.database import connect, safe_url
 from runners.database import now as _now
 from runners.errors import CoordinatorError, InvalidTransition, RunnerError
 from runners.leasing import free_slots, next_queued, take
+from runners.metrics import job_finished
 from runners.notices import Notices
 from runners.records import Job, job_record
 from runners.result import Event, RunResult
@@ -279,7 +280,9 @@ class JobStore(Notices):
                 EventRow(job_id=job_id, kind="verdict", phase=result.phase, message=result.verdict)
             )
             s.flush()
-            return job_record(s, row)
+            done, leased_at = job_record(s, row), row.leased_at
+        job_finished(done, leased_at)  # committed: observed once, in this call alone
+        return done
 
     def cancel(self, job_id: int, by: str | None) -> Job | None:
         """A queued job is cancelled at once; a running one is asked to stop on its host."""

@@ -446,3 +446,24 @@ def test_a_file_is_not_a_model_folder(tmp_path: Path) -> None:
     )
     result = run_playbook(JobSpec(playbook="smoke", model=str(weights)), config)
     assert result.status == "blocked" and f"{weights} is not a folder" in result.verdict
+
+
+def test_at_a_terminal_the_cli_says_what_it_loads_and_nothing_when_piped(tmp_path: Path) -> None:
+    import pty
+
+    log = tmp_path / "a.log"
+    log.write_text(ACL)
+    exe = str(Path(sys.executable).with_name("ascend-oncall"))
+    seen = bytearray()
+
+    def read(fd: int) -> bytes:
+        data = os.read(fd, 4096)
+        seen.extend(data)
+        return data
+
+    # A pseudo-terminal: rich shows its status on stderr, as a person would see it.
+    status = pty.spawn([exe, "triage", str(log)], read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"loading the runbook index" in seen
+    piped = subprocess.run([exe, "triage", str(log)], capture_output=True, text=True, check=False)
+    assert piped.returncode == 0 and piped.stderr == ""

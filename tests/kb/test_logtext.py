@@ -26,6 +26,19 @@ def test_vllm_process_level_timestamp_and_file_prefixes_are_removed() -> None:
     assert lines[0].seconds is not None and lines[1].seconds == lines[0].seconds + 8
 
 
+def test_a_level_cut_off_by_the_copy_is_still_a_level_prefix() -> None:
+    lines = normalise(
+        "RROR 12-18 19:47:34 engine.py:366] ValueError: Total number of attention heads (64)\n"
+        "ARNING 12-18 19:47:35 [utils.py:1] careful\n"
+        "NFO: not a prefix without its timestamp\n"
+    ).lines
+    assert [(ln.text, ln.level) for ln in lines] == [
+        ("ValueError: Total number of attention heads (64)", "ERROR"),
+        ("careful", "WARNING"),
+        ("NFO: not a prefix without its timestamp", None),
+    ]
+
+
 def test_ranks_interleaved_collapse_to_one_copy_in_first_seen_order() -> None:
     raw = "".join(
         f"[rank{r}]: {line}\n"

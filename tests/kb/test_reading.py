@@ -289,3 +289,69 @@ def test_a_refused_command_line_is_a_usage_error() -> None:
     )
     assert "@usage-error" in r.facts
     assert r.cause is None
+
+
+def test_a_bare_transformers_import_with_no_frame_leaves_its_origin_open() -> None:
+    bare = reading_of(
+        "Fix error:\n"
+        "ImportError: cannot import name 'DeepseekV2Config' from 'transformers' (/x/transformers/__init__.py)\n"
+    )
+    assert "@import-no-origin" in bare.facts
+    asked_for_remote_code = reading_of(
+        'llm = LLM(model="m", trust_remote_code=True)\n'
+        "ImportError: cannot import name 'LossKwargs' from 'transformers.utils'\n"
+    )
+    assert "@import-no-origin" not in asked_for_remote_code.facts
+
+
+def test_generated_text_mixing_many_scripts_is_garbled_output_and_prose_is_not() -> None:
+    salad = reading_of(
+        "输出是错误的内容, 如下:\n"
+        "Prompt: 'Hello, my name is', Generated text: 'vertisement ה Various草肉 nextState กระจาย言う'\n"
+    )
+    assert "@garbled-output" in salad.facts
+    prose = reading_of(
+        "在910B上测试 Qwen3 模型, the server returns 200 and the answer is fine.\n"
+        "Prompt: 'Hello', Generated text: ' I am a helpful assistant.'\n"
+    )
+    assert "@garbled-output" not in prose.facts
+
+
+def test_a_missing_third_party_package_is_the_environment_not_vllm() -> None:
+    r = reading_of(
+        '  File "/x/transformers/models/qwen2_vl/image_processing_qwen2_vl.py", line 26, in <module>\n'
+        "    from torchvision.transforms.v2 import functional as tvF\n"
+        "ModuleNotFoundError: No module named 'torchvision'\n"
+    )
+    assert "@missing-package" in r.facts
+    registry = reading_of(
+        "ModuleNotFoundError: No module named 'vllm.model_executor.models.glm4v_moe'\n"
+    )
+    assert "@missing-package" not in registry.facts
+
+
+def test_vllm_failing_to_import_itself_means_another_vllm_is_on_the_path() -> None:
+    for paste in (
+        "ImportError: cannot import name '__version__' from 'vllm' (unknown location)\n",
+        "ModuleNotFoundError: No module named 'vllm.benchmarks.serve'\n",
+        "No module named 'vllm._version'\n",
+        '  File "/home/u/vllm/vllm/_custom_ops.py", line 176, in reshape_and_cache\n'
+        '  File "/usr/lib/python3.10/site-packages/vllm/attention/layer.py", line 9, in forward\n'
+        "RuntimeError: boom\n",
+    ):
+        assert "@wrong-vllm-imported" in reading_of(paste).facts, paste
+    one_copy = reading_of(
+        '  File "/usr/lib/python3.10/site-packages/vllm/engine/llm_engine.py", line 9, in step\n'
+        '  File "/usr/lib/python3.10/site-packages/vllm/attention/layer.py", line 9, in forward\n'
+        "RuntimeError: boom\n"
+    )
+    assert "@wrong-vllm-imported" not in one_copy.facts
+
+
+def test_a_cann_report_that_times_out_is_the_cause() -> None:
+    r = reading_of(
+        "[ERROR] 2025-10-11-15:09:34 (PID:2969, Device:0, RankID:101) ERR00100 PTA call acl api failed.\n"
+        "EI0002: [PID: 2969] 2025-10-11-15:09:34.713.335 The wait execution of the Notify register "
+        "times out. Reason: The Notify register has not received the Notify record from remote rank\n"
+    )
+    assert r.signature is not None and r.signature.startswith("EI0002")

@@ -140,3 +140,13 @@ def test_inline_code_is_classified_by_what_it_is() -> None:
         "EJ0003": Kind.CODE,
         "x ... y": Kind.LITERAL,
     }
+
+
+def test_a_signature_matches_where_a_word_starts_not_inside_another_identifier() -> None:
+    from kb.signatures import Origin, make
+
+    k_norm = make("k_norm", Kind.LITERAL, Origin.HINT)
+    assert k_norm.find("key_states = self.k_norm(self.k_proj(x))")
+    assert not k_norm.find("'fuse_qk_norm_rope_kvcache': false")  # an engine config dump
+    fp8 = make("float8_e4m3fn", Kind.LITERAL, Origin.HINT)
+    assert fp8.find("tensor mat2 not implemented for dt_float8_e4m3fn")  # `_` joins words

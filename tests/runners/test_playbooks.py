@@ -64,6 +64,23 @@ def test_slow_graph_capture_that_keeps_printing_is_never_a_stall(
     assert (result.ready_s or 0) > 2.0
 
 
+def test_graph_capture_reports_how_far_it_is_every_few_seconds_and_when_done(
+    runner_config: RunnerConfig,
+) -> None:
+    events: list[Event] = []
+    result = run_playbook(
+        JobSpec(playbook="smoke", model="fake/slow-capture"), runner_config, events.append
+    )
+    assert result.status == "passed", result.notes
+    progress = [e for e in events if e.kind == "progress"]
+    counts = [tuple(map(int, e.message.split("/"))) for e in progress]
+    assert progress and all(e.stage == "capturing graphs" for e in progress)
+    assert any(total == 30 for _, total in counts), counts  # the slow bar of 30 sizes
+    assert all(0 <= done <= total for done, total in counts)
+    assert any(done == total for done, total in counts)  # the end of a bar is always said
+    assert len(progress) < 20  # not one event per tqdm redraw
+
+
 def test_a_hang_with_no_output_is_stopped_by_the_stall_watchdog(
     runner_config: RunnerConfig,
 ) -> None:

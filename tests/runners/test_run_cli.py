@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,11 @@ def test_run_refuses_what_is_not_allowed_with_a_usage_error(tmp_path: Path) -> N
     assert out.returncode == 2 and "say which fallback" in out.stderr
     out = run(tmp_path, "smoke", "--model", "/etc/passwd")
     assert out.returncode == 2 and "model roots" in out.stderr
+
+
+def test_run_says_how_far_the_capture_is_and_that_it_is_triaging(tmp_path: Path) -> None:
+    out = run(tmp_path, "smoke", "--model", "fake/false-ready-fia")
+    assert out.returncode == 1, out.stderr
+    assert re.search(r"\[starting\] capturing graphs \d+/\d+", out.stderr), out.stderr
+    assert "[triage] reading the log against the runbook" in out.stderr
+    assert "FAILED" in out.stdout
