@@ -253,6 +253,8 @@ class JobStore(Notices):
                     row.phase, row.stage = e.phase, None if e.phase != row.phase else row.stage
                 elif e.kind == "stage":
                     row.stage = e.stage
+                elif e.kind == "progress" and e.stage:  # "capturing graphs 12/67"
+                    row.stage = f"{e.stage} {e.message}"[:64]
             if row.status == Status.RUNNING.value:
                 row.lease_expires = now + self.lease_for
                 row.version += 1  # a finished job's thread is not told again

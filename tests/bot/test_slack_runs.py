@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,6 +202,17 @@ def test_smoke_from_slack_to_verdict_and_the_next_step_button(
     assert [(a["source"], a["allowed"]) for a in audit] == [("button", True), ("slash", True)]
 
 
+def test_the_status_says_how_far_graph_capture_is(runs: Runs, fake_slack: FakeSlack) -> None:
+    runs.start_agent()
+    dispatch(runs.app, p.slash("/smoke", "fake/slow-capture", f"{fake_slack.url}/respond/1"), FORM)
+    (status,) = fake_slack.wait_for("chat.postMessage")
+    thread = status.response["ts"]
+    verdict = _wait_verdict(fake_slack, thread)
+    assert "PASSED" in _text(_blocks(verdict))
+    updates = [_text(_blocks(c)) for c in fake_slack.of("chat.update") if c.args["ts"] == thread]
+    assert any(re.search(r"starting: capturing graphs \d+/\d+", u) for u in updates), updates
+
+
 def test_cancel_button_stops_the_job_on_its_host(runs: Runs, fake_slack: FakeSlack) -> None:
     runs.start_agent()
     dispatch(runs.app, p.slash("/smoke", "fake/slow-capture", f"{fake_slack.url}/respond/1"), FORM)
@@ -209,7 +221,7 @@ def test_cancel_button_stops_the_job_on_its_host(runs: Runs, fake_slack: FakeSla
     deadline = time.monotonic() + 30
     while (
         (job := runs.store.job(1))
-        and job.stage != "capturing graphs"
+        and not (job.stage or "").startswith("capturing graphs")
         and time.monotonic() < deadline
     ):
         time.sleep(0.1)
