@@ -150,7 +150,11 @@ def test_an_agent_killed_mid_job_loses_the_job_and_leaves_no_server(host: Host) 
     host.coordinator()
     agent = host.agent(host.store.add_agent("npu"))
     job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
-    wait_for(lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"), 30, "capture")
+    wait_for(
+        lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"),
+        30,
+        "capture",
+    )
     groups = server_groups(host)
     assert groups and all(group_members(g) for g in groups)
     agent.send_signal(signal.SIGKILL)
@@ -164,7 +168,11 @@ def test_a_coordinator_restart_mid_job_loses_nothing(host: Host) -> None:
     coordinator = host.coordinator()
     host.agent(host.store.add_agent("npu"))
     job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
-    wait_for(lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"), 30, "capture")
+    wait_for(
+        lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"),
+        30,
+        "capture",
+    )
     coordinator.send_signal(signal.SIGTERM)
     coordinator.wait(15)
     time.sleep(1.0)  # the agent's calls fail meanwhile; the run goes on
@@ -219,7 +227,11 @@ def test_a_stopped_agent_stops_its_server_and_reports_the_job_cancelled(host: Ho
     host.coordinator()
     agent = host.agent(host.store.add_agent("npu"))
     job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
-    wait_for(lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"), 30, "capture")
+    wait_for(
+        lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"),
+        30,
+        "capture",
+    )
     groups = server_groups(host)
     agent.send_signal(signal.SIGTERM)  # systemctl stop
     assert agent.wait(30) == 0
@@ -233,7 +245,11 @@ def test_a_restarted_agent_gives_up_the_job_it_was_running_at_once(host: Host) -
     token = host.store.add_agent("npu")
     agent = host.agent(token)
     job = host.store.submit(JobSpec(playbook="smoke", model="fake/slow-capture"))
-    wait_for(lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"), 30, "capture")
+    wait_for(
+        lambda: (j := host.store.job(job.id)) and (j.stage or "").startswith("capturing graphs"),
+        30,
+        "capture",
+    )
     agent.send_signal(signal.SIGKILL)
     agent.wait(5)
     host.agent(token)  # back before the lease (5 s) runs out
