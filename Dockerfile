@@ -18,7 +18,7 @@ COPY pyproject.toml README.md ./
 COPY kb kb
 COPY bot bot
 COPY runners runners
-RUN pip install --quiet . && useradd --system --create-home oncall \
+RUN pip install --quiet '.[bot,postgresql]' && useradd --system --create-home oncall \
     && mkdir -p /var/cache/ascend-oncall /var/lib/ascend-oncall \
     && chown oncall /var/cache/ascend-oncall /var/lib/ascend-oncall
 USER oncall

@@ -392,6 +392,16 @@ def _register_runner_commands() -> None:
 _register_runner_commands()
 
 
+# What the `bot` extra installs: an agent-only install (the base) lacks them.
+BOT_STACK = frozenset(
+    {
+        "alembic", "bm25s", "faiss", "fastapi", "onnx", "onnxruntime", "prometheus_client",
+        "prompt_toolkit", "sentence_transformers", "slack_bolt", "slack_sdk", "sqlalchemy",
+        "tokenizers", "uvicorn",
+    }
+)  # fmt: skip
+
+
 def main() -> None:
     from bot import logs
 
@@ -401,4 +411,17 @@ def main() -> None:
     except ValidationError:  # the command itself says which setting is wrong
         log_format = "text"
     logs.configure(log_format)
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in BOT_STACK:
+            raise
+        err.print(
+            Text.assemble(
+                ("error: ", "bold red"),
+                f"this command needs the bot's packages ({exc.name} is missing): this is an "
+                "agent-only install. Install them with: pip install 'ascend-oncall[bot]'",
+            ),
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None

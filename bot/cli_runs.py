@@ -16,17 +16,25 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.settings import Settings
-from runners import PLAYBOOKS, Event, JobSpec, RunResult, SpecError, redact, run_playbook
-from runners.redact import redact_data
-from runners.spec import check
+from runners import (
+    PLAYBOOKS,
+    Event,
+    JobSpec,
+    RunResult,
+    SpecError,
+    check_spec,
+    redact,
+    redact_data,
+    run_playbook,
+)
 
 if TYPE_CHECKING:
-    from runners.agents import Agent
-    from runners.records import Job
+    from runners import Agent, Job
 
 out = Console()
 err = Console(stderr=True)
 
+IDLE_EXIT_S = 2.0  # an idle agent asked to stop leaves within this
 EXIT = {"passed": 0, "failed": 1, "timeout": 1, "cancelled": 130, "blocked": 3}
 
 
@@ -100,7 +108,7 @@ def run_command(
 
         config = replace(config, budgets=replace(config.budgets, startup_s=startup_budget))
     try:
-        spec = check(
+        spec = check_spec(
             JobSpec(
                 playbook=playbook,
                 model=model,
@@ -193,8 +201,7 @@ coordinator_app = typer.Typer(
 
 def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
     from bot.cli import _fail
-    from runners import RunnerError
-    from runners.store import open_jobs
+    from runners import RunnerError, open_jobs
 
     try:
         return open_jobs(settings.database_url, settings.lease_s)
@@ -213,7 +220,7 @@ def coordinator(
         return
     from bot.cli import _settings
     from bot.slack_http import listen, server
-    from runners.coordinator import coordinator_app as make_app
+    from runners import coordinator_app as make_app
 
     settings = _settings()
     store = _jobs(settings)
@@ -317,10 +324,6 @@ def _settings_() -> Settings:
     return _settings()
 
 
-class _Stopped(Exception):
-    """SIGTERM or Ctrl-C while the agent had no job."""
-
-
 def cleartext_warning(url: str) -> str | None:
     """What to say when `url` is plain http:// to another machine: the agent's bearer token
     (and every job, log and result) would cross the network unencrypted. None for https://
@@ -382,8 +385,7 @@ def runner_command(
     import threading as th
 
     from bot.cli import _fail
-    from runners import AuthError
-    from runners.agent import AgentConfig, RunnerAgent
+    from runners import AgentConfig, AuthError, RunnerAgent
 
     settings = _settings_()
     logging.getLogger("ascend_oncall").setLevel(logging.INFO)
@@ -398,22 +400,35 @@ def runner_command(
     config = AgentConfig(server_url, token, labels, slots, heartbeat, max_backoff_s=backoff)
     agent = RunnerAgent(config, runner, stop)
 
-    def stopping(*_: object) -> None:
-        stop.set()
-        if not agent.busy:  # idle in a long poll: leave now; busy: stop the server first
-            raise _Stopped
-
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
+    # A signal only sets `stop`; the agent runs in a thread of its own, so the main thread
+    # is free to see it: busy, the agent stops its server and reports first; idle in a
+    # long poll, its connection is closed and it leaves at once.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     if warning := cleartext_warning(server_url):
         logging.getLogger("ascend_oncall.runner").warning("INSECURE: %s", warning)
     err.print(f"agent for {server_url}, labels {', '.join(label or []) or '(none)'}")
-    try:
-        agent.run()
-    except _Stopped:
-        err.print("agent stopped")
-    except AuthError as exc:
-        raise _fail(f"{exc}\n{_auth_hint(str(exc), labels)}") from exc
+    refused: list[AuthError] = []
+
+    def work() -> None:
+        try:
+            agent.run()
+        except AuthError as exc:
+            refused.append(exc)
+        finally:
+            stop.set()
+
+    worker = th.Thread(target=work, name="agent")
+    worker.daemon = True  # idle in a long poll when stopped: the process need not wait
+    worker.start()
+    while worker.is_alive() and not (stop.wait(0.5) and not agent.busy):
+        pass
+    if worker.is_alive():  # stopped while idle: end its long poll now
+        agent.api.close()
+        worker.join(IDLE_EXIT_S)
+    if refused:
+        raise _fail(f"{refused[0]}\n{_auth_hint(str(refused[0]), labels)}")
+    err.print("agent stopped")
 
 
 def _auth_hint(refusal: str, labels: tuple[str, ...]) -> str:

@@ -17,8 +17,8 @@ from bot.answers import EntryRef, Notice, RunbookAnswer, TriageAnswer
 from bot.errors import StoreError
 from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
 from bot.store import DIGEST_CHARS, Store
-from kb import Example, InputError, KBError, Triager
-from runners.spec import model_in_log
+from kb import Example, InputError, KBError, Triager, models_in_log
+from runners import SpecError, check_model
 
 log = logging.getLogger("ascend_oncall")
 
@@ -136,3 +136,13 @@ class Oncall:
             except KBError as exc:  # e.g. the runbook on disk was broken mid-edit: keep serving
                 log.warning("kept the current index; rebuilding it failed: %s", exc)
             self._version = version
+
+
+def model_in_log(text: str) -> str | None:
+    """The first model a pasted log was serving that a runner job may name, if any."""
+    for name in models_in_log(text):
+        try:
+            return check_model(name, ["/"], resolve=False)
+        except SpecError:
+            continue
+    return None

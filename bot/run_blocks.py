@@ -21,9 +21,18 @@ from bot.blocks import (
     section,
 )
 from bot.slack_text import mention
-from runners import FALLBACKS, PLAYBOOKS, JobSpec, NextStep, Phase, RunResult, Status, redact
-from runners.agents import Agent
-from runners.records import Job
+from runners import (
+    FALLBACKS,
+    PLAYBOOKS,
+    Agent,
+    Job,
+    JobSpec,
+    NextStep,
+    Phase,
+    RunResult,
+    Status,
+    redact,
+)
 
 RUN_ACTION = "run_next"  # value: {"job": id, "next": "eager" | "fallback:NAME[=N]" | "smoke"}
 CANCEL_ACTION = "run_cancel"  # value: job id

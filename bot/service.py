@@ -24,9 +24,7 @@ from bot.slack_runs import Dispatcher, Reporter
 from bot.slack_socket import connect
 from bot.store import open_store
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
-from runners.coordinator import reap_leases, router
-from runners.metrics import job_registry
-from runners.store import JobStore, open_jobs
+from runners import JobStore, job_registry, open_jobs, reap_leases, router
 
 log = logging.getLogger("ascend_oncall")
 

@@ -23,10 +23,7 @@ from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.settings import Settings
 from bot.slack_jobs import SlackJobs
 from bot.slack_text import escape
-from runners import JobSpec, SpecError, parse_command, usage
-from runners.records import Job
-from runners.spec import Playbook, check
-from runners.store import JobStore
+from runners import Job, JobSpec, JobStore, Playbook, SpecError, check_spec, parse_command, usage
 
 log = logging.getLogger("ascend_oncall.runs")
 
@@ -102,7 +99,7 @@ class Dispatcher:
         if why is None:
             try:
                 if isinstance(spec_or_text, JobSpec):
-                    spec = check(
+                    spec = check_spec(
                         spec_or_text,
                         self.settings.model_roots,
                         strict_paths=False,
@@ -110,7 +107,7 @@ class Dispatcher:
                     )
                 else:
                     spec = parse_command(*spec_or_text, self.settings.allow_remote_code)
-                    spec = check(
+                    spec = check_spec(
                         spec,
                         self.settings.model_roots,
                         strict_paths=False,

@@ -33,9 +33,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.errors import StoreError
-from runners import database
-from runners.database import Database, connect, safe_url
-from runners.database import now as _now
+from runners import Database, connect, database, safe_url
+from runners import now as _now
 
 VERSION_TABLE = "bot_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"

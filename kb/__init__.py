@@ -16,7 +16,7 @@ from kb.hints import load_hints
 from kb.index import Example, Index, build
 from kb.logtext import normalise
 from kb.ranking import Calibration
-from kb.reading import root_cause
+from kb.reading import models_in_log, root_cause
 from kb.runbook import DEFAULT_RUNBOOK, Entry, check, parse, slugify
 from kb.triage import Match, Triage, Triager
 
@@ -71,6 +71,7 @@ __all__ = [
     "evaluate",
     "load",
     "load_cases",
+    "models_in_log",
     "parse",
     "resolve",
     "root_cause",

@@ -524,6 +524,21 @@ def read(lines: Sequence[LogLine]) -> Reading:
     )
 
 
+_MODEL_IN_LOG = re.compile(
+    r"vllm serve\s+(?:--model\s+)?([^\s'\"-][^\s'\"]*)|model='([^']+)'|\"model\":\s*\"([^\"]+)\""
+)
+_MODELS_READ = 500_000  # characters: the command line and the engine config come first
+
+
+def models_in_log(text: str) -> tuple[str, ...]:
+    """The models a pasted log names as served (`vllm serve X`, `model='X'`), in order.
+    Names only: whether one may be launched is the runner's rule, not the reader's."""
+    return tuple(
+        next(g for g in found.groups() if g)
+        for found in _MODEL_IN_LOG.finditer(text[:_MODELS_READ])
+    )
+
+
 def root_cause(log_text: str, before: int = 3, after: int = 12) -> tuple[str, list[str]] | None:
     """The first root-cause line of a log (wrappers skipped) and the lines around it."""
     lines = normalise(log_text).lines

@@ -1,8 +1,18 @@
 """Runner jobs on Ascend hosts: job specs and their safety rules, playbooks that launch
-and judge `vllm serve`, the job store, the coordinator API and the agent."""
+and judge `vllm serve`, the job store, the coordinator API and the agent.
+
+This is the package's face: the bot imports runner names from here only. The agent's
+names cost nothing to import; the coordinator's (the job store, its database, the HTTP
+API and its metrics: SQLAlchemy, FastAPI, prometheus-client, the `bot` extra) are loaded
+on first use, so an agent on an Ascend host never imports them.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from runners.agent import AgentConfig, RunnerAgent
 from runners.errors import (
     AuthError,
     CoordinatorError,
@@ -12,33 +22,89 @@ from runners.errors import (
     SpecError,
 )
 from runners.fallbacks import FALLBACKS, Fallback
-from runners.playbook import Budgets, RunnerConfig, run_playbook
-from runners.redact import redact
+from runners.playbook import Budgets, RunnerConfig, Triage, run_playbook
+from runners.redact import redact, redact_data
 from runners.result import Event, FirstError, NextStep, RunResult
-from runners.spec import PLAYBOOKS, JobSpec, parse_command, usage
+from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
+from runners.spec import check as check_spec
 from runners.states import Phase, Status
+
+if TYPE_CHECKING:
+    from runners.agents import Agent
+    from runners.coordinator import coordinator_app, reap_leases, router
+    from runners.database import Database, connect, now, run_migrations, safe_url
+    from runners.metrics import job_registry
+    from runners.records import Job
+    from runners.store import JobStore, open_jobs
+
+# The coordinator's side, imported when first asked for.
+_LAZY = {
+    "Agent": "runners.agents",
+    "Database": "runners.database",
+    "Job": "runners.records",
+    "JobStore": "runners.store",
+    "connect": "runners.database",
+    "coordinator_app": "runners.coordinator",
+    "job_registry": "runners.metrics",
+    "now": "runners.database",
+    "open_jobs": "runners.store",
+    "reap_leases": "runners.coordinator",
+    "router": "runners.coordinator",
+    "run_migrations": "runners.database",
+    "safe_url": "runners.database",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runners' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FALLBACKS",
     "PLAYBOOKS",
+    "Agent",
+    "AgentConfig",
     "AuthError",
     "Budgets",
     "CoordinatorError",
+    "Database",
     "Event",
     "Fallback",
     "FirstError",
     "InvalidTransition",
+    "Job",
     "JobSpec",
+    "JobStore",
     "LaunchError",
     "NextStep",
     "Phase",
+    "Playbook",
     "RunResult",
+    "RunnerAgent",
     "RunnerConfig",
     "RunnerError",
     "SpecError",
     "Status",
+    "Triage",
+    "check_model",
+    "check_spec",
+    "connect",
+    "coordinator_app",
+    "job_registry",
+    "now",
+    "open_jobs",
     "parse_command",
+    "reap_leases",
     "redact",
+    "redact_data",
+    "router",
+    "run_migrations",
     "run_playbook",
+    "safe_url",
     "usage",
 ]

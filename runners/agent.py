@@ -48,17 +48,25 @@ class AgentConfig:
     events_every_s: float = 0.2
 
 
+def client(config: AgentConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The HTTP client an agent talks to its coordinator with (tests give a transport)."""
+    return httpx.Client(
+        base_url=config.server_url.rstrip("/") + PREFIX,
+        headers={"Authorization": f"Bearer {config.token}"},
+        timeout=httpx.Timeout(10.0, read=config.lease_wait_s + 15.0),
+        transport=transport,
+    )
+
+
 class Coordinator:
     """The coordinator's API, with retries: a restart or a dropped connection is waited out."""
 
-    def __init__(self, config: AgentConfig, stop: threading.Event) -> None:
+    def __init__(
+        self, config: AgentConfig, stop: threading.Event, http: httpx.Client | None = None
+    ) -> None:
         self.config, self.stop = config, stop
         self.max_backoff_s = config.max_backoff_s  # then at most a third of the lease given
-        self.http = httpx.Client(
-            base_url=config.server_url.rstrip("/") + PREFIX,
-            headers={"Authorization": f"Bearer {config.token}"},
-            timeout=httpx.Timeout(10.0, read=config.lease_wait_s + 15.0),
-        )
+        self.http = http or client(config)
 
     def call(
         self,
@@ -182,10 +190,11 @@ class RunnerAgent:
         runner: RunnerConfig,
         stop: threading.Event | None = None,
         on_idle: Callable[[], None] = lambda: None,
+        http: httpx.Client | None = None,
     ) -> None:
         self.config, self.runner = config, runner
         self.stop = stop or threading.Event()
-        self.api = Coordinator(config, self.stop)
+        self.api = Coordinator(config, self.stop, http)
         self.on_idle = on_idle
         self.pending = runner.work_dir / "pending"
         self._in_hand: set[int] = set()  # jobs now: a stop cancels them before the agent exits
@@ -201,11 +210,13 @@ class RunnerAgent:
         """Until `stop` is set: register, then lease and run jobs, `slots` at a time.
         AuthError: the coordinator refused this agent's token, at the start or later (a
         revoke); its jobs were stopped and not reported."""
+        why = "it failed"
         try:
             self._run()
+            why = "its token was refused" if self.refused else "asked to stop"
         finally:
             self.api.close()
-            log.info("agent stopped%s", " (its token was refused)" if self.refused else "")
+            log.info("agent stopped: %s", why)
         if self.refused is not None:
             raise self.refused
 

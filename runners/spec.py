@@ -363,22 +363,6 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
     )
 
 
-_MODEL_IN_LOG = re.compile(
-    r"vllm serve\s+(?:--model\s+)?([^\s'\"-][^\s'\"]*)|model='([^']+)'|\"model\":\s*\"([^\"]+)\""
-)
-
-
-def model_in_log(text: str) -> str | None:
-    """The model a pasted log was serving (`vllm serve X`, `model='X'`), if it says."""
-    for found in _MODEL_IN_LOG.finditer(text[:500_000]):
-        name = next(g for g in found.groups() if g)
-        try:
-            return check_model(name, ["/"], resolve=False)
-        except SpecError:
-            continue
-    return None
-
-
 def usage(playbook: Playbook) -> str:
     head = "/fallback <name[=value]> " if playbook == "fallback" else f"/{playbook} "
     text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [serve args...] [on <host or label>]"

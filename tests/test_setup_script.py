@@ -60,7 +60,7 @@ def test_torch_comes_from_the_cpu_index_first_then_the_project(tmp_path: Path) -
     torch, project = calls[1], calls[2]
     assert "torch==2.13.0" in torch and f"--index-url {CPU_INDEX}" in torch
     assert "--timeout 10 --retries 0" in torch  # an unreachable index costs seconds
-    assert "-e .[dev]" in project and len(calls) == 3
+    assert "-e .[bot,dev]" in project and len(calls) == 3
     assert all("--quiet" in c and "--disable-pip-version-check" in c for c in calls)
     # A few lines of its own, with progress; none of pip's 80 lines per call.
     assert done.stdout == ""

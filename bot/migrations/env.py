@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from bot.store import VERSION_TABLE, Base
-from runners.database import run_migrations
+from runners import run_migrations
 
 run_migrations(Base.metadata, VERSION_TABLE)

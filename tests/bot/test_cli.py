@@ -467,3 +467,21 @@ def test_at_a_terminal_the_cli_says_what_it_loads_and_nothing_when_piped(tmp_pat
     assert b"loading the runbook index" in seen
     piped = subprocess.run([exe, "triage", str(log)], capture_output=True, text=True, check=False)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_a_bot_command_on_an_agent_only_install_says_which_extra_to_add(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(ACL)
+    script = (
+        "import sys\n"
+        "for name in ('bm25s', 'faiss', 'onnxruntime', 'sentence_transformers'):\n"
+        "    sys.modules[name] = None  # as if the `bot` extra were not installed\n"
+        f"sys.argv = ['ascend-oncall', 'triage', {str(log)!r}]\n"
+        "from bot.cli import main\nmain()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "pip install 'ascend-oncall[bot]'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -240,6 +240,19 @@ def test_a_stopped_agent_stops_its_server_and_reports_the_job_cancelled(host: Ho
     assert not any(group_members(g) for g in groups)
 
 
+def test_an_idle_agent_asked_to_stop_leaves_at_once_and_says_why(host: Host) -> None:
+    host.coordinator()
+    token = host.store.add_agent("npu")
+    agent = host.agent(token)
+    wait_for(lambda: "registered as" in host.logs(), 30, "the agent registers")
+    time.sleep(0.5)  # in its long poll for work (20 s)
+    started = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(10) == 0
+    assert time.monotonic() - started < 5, "it did not wait out its long poll"
+    assert "agent stopped" in host.logs()
+
+
 def test_a_restarted_agent_gives_up_the_job_it_was_running_at_once(host: Host) -> None:
     host.coordinator()
     token = host.store.add_agent("npu")
