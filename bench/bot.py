@@ -43,8 +43,8 @@ from pydantic import SecretStr  # noqa: E402
 
 from bot.service import open_oncall  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.slack_app import build_app  # noqa: E402
-from bot.slack_http import EVENTS_PATH, listen, server, web_app  # noqa: E402
+from bot.slack.app import build_app  # noqa: E402
+from bot.slack.http import EVENTS_PATH, listen, server, web_app  # noqa: E402
 from tests.fakes import slack_payloads  # noqa: E402
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, Call, FakeSlack, sign  # noqa: E402
 

@@ -14,15 +14,15 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from slack_bolt import App
 
-from bot.core import Oncall
+from bot.core.oncall import Oncall
+from bot.core.store import open_store
 from bot.errors import SlackSetupError, StoreError
 from bot.settings import Settings
-from bot.slack_app import build_app, connect_jobs
-from bot.slack_http import listen, server, web_app
-from bot.slack_jobs import SlackJobs
-from bot.slack_runs import Dispatcher, Reporter
-from bot.slack_socket import connect
-from bot.store import open_store
+from bot.slack.app import build_app, connect_deliveries
+from bot.slack.deliveries import Deliveries
+from bot.slack.http import listen, server, web_app
+from bot.slack.runs import Dispatcher, Reporter
+from bot.slack.socket import connect
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
 from runners import JobStore, job_registry, open_jobs, reap_leases, router
 
@@ -82,7 +82,7 @@ def _not_blank(name: str, value: SecretStr) -> None:
         )
 
 
-def housekeeping(jobs: SlackJobs, stop: threading.Event, every_s: float = 30.0) -> None:
+def housekeeping(jobs: Deliveries, stop: threading.Event, every_s: float = 30.0) -> None:
     """Redo jobs a dead worker left (a crash, a restart mid-answer); forget old job keys."""
     while not stop.wait(every_s):
         try:
@@ -108,7 +108,7 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     """Run until interrupted: Socket Mode if SLACK_APP_TOKEN is set, else HTTP."""
     check_slack(settings)
     app_token = settings.slack_app_token
-    jobs = connect_jobs(settings, oncall)
+    jobs = connect_deliveries(settings, oncall)
     runs = open_jobs(settings.database_url, settings.lease_s) if settings.coordinator else None
     dispatcher = Dispatcher(settings, runs, jobs) if runs else None
     app = build_app(settings, oncall, jobs=jobs, dispatcher=dispatcher)

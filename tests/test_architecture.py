@@ -56,3 +56,77 @@ def test_other_packages_use_only_the_kb_face() -> None:
                     and node.module.startswith("kb")
                 ):
                     assert node.module in allowed_modules, f"{path}: imports {node.module}"
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports_of(path: Path, known: set[str]) -> set[str]:
+    """Modules of `known` that `path` imports, at any depth, outside TYPE_CHECKING blocks."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test)
+        for n in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names} & known
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            subs = {f"{node.module}.{a.name}" for a in node.names}
+            # `from runners import server` imports the module, not (only) the package face
+            found |= (subs if subs <= known else {node.module} | subs) & known
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_no_package_has_an_import_cycle(package: str) -> None:
+    files = {
+        _module_of(p): p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts
+    }
+    graph = {m: _imports_of(p, set(files)) - {m} for m, p in files.items()}
+
+    def reaches(start: str, goal: str) -> list[str] | None:
+        stack, seen = [(start, [start])], {start}
+        while stack:
+            node, route = stack.pop()
+            for nxt in graph[node]:
+                if nxt == goal:
+                    return [*route, goal]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*route, nxt]))
+        return None
+
+    cycles = [route for m in graph if (route := reaches(m, m))]
+    assert not cycles, f"import cycles: {cycles[0]}"
+
+
+def test_bot_uses_only_the_runners_face_and_runners_know_no_slack() -> None:
+    for path in (ROOT / "bot").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                assert not node.module.startswith("runners."), f"{path}: {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("runners.") for a in node.names), path
+    for path in (ROOT / "runners").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n.split(".")[0] in {"slack_bolt", "slack_sdk"} for n in names), path
+
+
+def test_every_bot_module_sits_in_a_folder_that_says_what_it_is() -> None:
+    top = {p.name for p in (ROOT / "bot").glob("*.py")}
+    # The package face and what every part shares; the rest is cli/, core/, render/, slack/.
+    assert top <= {"__init__.py", "errors.py", "logs.py", "metrics.py", "service.py", "settings.py"}

@@ -10,10 +10,10 @@ import pytest
 from pydantic import SecretStr
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from bot.core import Oncall
+from bot.core.oncall import Oncall
+from bot.core.store import open_store
 from bot.settings import Settings
-from bot.slack_app import build_app
-from bot.store import open_store
+from bot.slack.app import build_app
 from kb import Example, KBConfig, Triager, load
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, sign
 

@@ -7,8 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import blocks, plain, wording
-from bot.answers import EntryRef, RunbookAnswer, TriageAnswer
+from bot.core import wording
+from bot.core.answers import EntryRef, RunbookAnswer, TriageAnswer
+from bot.render import blocks, plain
 from kb import Match, Triage
 
 

@@ -12,8 +12,9 @@ import pytest
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from bot import console, wording
-from bot.core import Oncall
+from bot.cli import console
+from bot.core import wording
+from bot.core.oncall import Oncall
 
 ROOT = Path(__file__).parents[2]
 CRASH_LOG = (ROOT / "examples" / "first-request-crash.log").read_text()

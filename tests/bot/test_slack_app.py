@@ -14,11 +14,11 @@ import pytest
 from slack_bolt import App, BoltRequest
 from sqlalchemy import select, update
 
-from bot.core import Oncall
+from bot.core.oncall import Oncall
+from bot.core.store import DeliveryRow
 from bot.service import housekeeping
 from bot.settings import Settings
-from bot.slack_app import build_app, connect_jobs
-from bot.store import JobRow
+from bot.slack.app import build_app, connect_deliveries
 from tests.bot.conftest import FORM, JSON, dispatch, slack_settings
 from tests.fakes import slack_payloads as p
 from tests.fakes.slack import BOT_TOKEN, BOT_USER, FakeSlack, sign
@@ -369,10 +369,10 @@ def test_work_cut_short_by_a_restart_is_done_again(
     # What a bot killed between its ack and its answer leaves behind: a pending job.
     key = f"command:{body['trigger_id']}"
     assert oncall.store.claim(key, "triage", body)
-    jobs = connect_jobs(settings, oncall)
+    jobs = connect_deliveries(settings, oncall)
     assert jobs.resume_stalled() == 0  # not idle long enough: its worker may be alive
     with oncall.store.engine.begin() as c:
-        c.execute(update(JobRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
+        c.execute(update(DeliveryRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
     assert jobs.resume_stalled() == 1
     post = fake_slack.wait_for("chat.postMessage")[0].args
     assert MLA_TITLE in _texts(post["blocks"])
@@ -453,14 +453,14 @@ def test_stored_jobs_keep_no_slack_verification_token(
     dispatch(app, p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1"), FORM)
     fake_slack.wait_for("chat.postMessage")
     with oncall.store.engine.connect() as c:
-        payloads = [row[0] for row in c.execute(select(JobRow.payload))]
+        payloads = [row[0] for row in c.execute(select(DeliveryRow.payload))]
     assert payloads and all('"token"' not in payload for payload in payloads)
 
 
 def test_a_slow_job_still_running_is_never_resumed(
     fake_slack: FakeSlack, oncall: Oncall, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jobs = connect_jobs(settings, oncall)
+    jobs = connect_deliveries(settings, oncall)
     release = threading.Event()
     real_triage = oncall.triage
 
@@ -473,7 +473,7 @@ def test_a_slow_job_still_running_is_never_resumed(
     key = f"command:{body['trigger_id']}"
     assert jobs.start(key, "triage", body)
     with oncall.store.engine.begin() as c:  # it has been running for two minutes
-        c.execute(update(JobRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
+        c.execute(update(DeliveryRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
     assert jobs.resume_stalled() == 0  # this process is still on it
     stop = threading.Event()
     keeper = threading.Thread(target=housekeeping, args=(jobs, stop, 0.05))
@@ -481,7 +481,7 @@ def test_a_slow_job_still_running_is_never_resumed(
     time.sleep(0.3)
     stop.set()
     keeper.join(5)
-    other_replica = connect_jobs(settings, oncall)
+    other_replica = connect_deliveries(settings, oncall)
     assert other_replica.resume_stalled() == 0  # and says so to the others
     release.set()
     fake_slack.wait_for("chat.postMessage")

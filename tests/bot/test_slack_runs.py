@@ -20,12 +20,12 @@ import pytest
 import uvicorn
 from slack_bolt import App
 
-from bot import run_blocks
-from bot.core import Oncall
+from bot.core.oncall import Oncall
+from bot.render import run_blocks
 from bot.settings import Settings
-from bot.slack_app import build_app, connect_jobs
-from bot.slack_http import listen
-from bot.slack_runs import Dispatcher, Reporter
+from bot.slack.app import build_app, connect_deliveries
+from bot.slack.http import listen
+from bot.slack.runs import Dispatcher, Reporter
 from runners import JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs
@@ -57,7 +57,7 @@ class Runs:
     def __init__(self, settings: Settings, oncall: Oncall, tmp: Path) -> None:
         self.tmp = tmp
         self.store: JobStore = open_jobs(settings.database_url, settings.lease_s)
-        self.jobs = connect_jobs(settings, oncall)
+        self.jobs = connect_deliveries(settings, oncall)
         self.dispatcher = Dispatcher(settings, self.store, self.jobs)
         self.app: App = build_app(settings, oncall, jobs=self.jobs, dispatcher=self.dispatcher)
         sock = listen("127.0.0.1", 0)

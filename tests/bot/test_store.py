@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.store import Job, Store, open_store
 from bot.errors import StoreError
-from bot.store import Job, Store, open_store
 from tests.databases import KINDS, database
 
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from slack_bolt import App
 
-from bot.slack_http import listen, server, web_app
-from bot.slack_socket import connect
+from bot.slack.http import listen, server, web_app
+from bot.slack.socket import connect
 from tests.fakes import slack_payloads as p
 from tests.fakes.slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack, sign
 from tests.fakes.socket_mode import FakeSocketMode

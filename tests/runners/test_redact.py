@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.run_blocks import verdict_blocks
+from bot.render.run_blocks import verdict_blocks
 from runners import FirstError, JobSpec, RunResult, Status, redact
 from runners.records import Job
 from runners.redact import redact_data

@@ -16,7 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from bot.slack_http import listen
+from bot.slack.http import listen
 from runners import JobSpec, RunnerConfig, Status
 from runners.agent import AgentConfig, RunnerAgent
 from runners.coordinator import coordinator_app

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from slack_bolt import App
 
-from bot.slack_http import EVENTS_PATH, MAX_EVENT_BYTES, web_app
+from bot.slack.http import EVENTS_PATH, MAX_EVENT_BYTES, web_app
 from tests.fakes.slack import BOT_TOKEN, SIGNING_SECRET, sign
 
 CHUNK = 64 * 1024

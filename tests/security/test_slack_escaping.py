@@ -20,9 +20,9 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import update
 
-from bot.core import Oncall
-from bot.slack_app import build_app, connect_jobs
-from bot.slack_runs import Dispatcher, Reporter
+from bot.core.oncall import Oncall
+from bot.slack.app import build_app, connect_deliveries
+from bot.slack.runs import Dispatcher, Reporter
 from runners import FirstError, JobSpec, NextStep, RunResult
 from runners.result import Event
 from runners.store import JobStore, open_jobs
@@ -53,7 +53,7 @@ class Rig:
 def rig(fake_slack: FakeSlack, oncall: Oncall, database_url: str) -> Iterator[Rig]:
     settings = slack_settings(fake_slack, database_url, dispatch_users=[p.USER], lease_s=5)
     store = open_jobs(database_url, settings.lease_s)
-    jobs = connect_jobs(settings, oncall)
+    jobs = connect_deliveries(settings, oncall)
     dispatcher = Dispatcher(settings, store, jobs)
     reporter = Reporter(dispatcher)
     reporter.post_after_s = 0.0

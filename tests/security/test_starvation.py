@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from bot.slack_runs import Dispatcher
+from bot.slack.runs import Dispatcher
 from runners import JobSpec, Status
 from runners.store import JobStore
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from bot.core import Oncall
+from bot.core.oncall import Oncall
 from bot.settings import Settings
-from bot.slack_app import build_app, web_client
-from bot.slack_jobs import SlackJobs
+from bot.slack.app import build_app, web_client
+from bot.slack.deliveries import Deliveries
 from tests.bot.conftest import (
     FORM,
     database_url,
@@ -35,7 +35,7 @@ def test_a_paste_over_the_time_limit_is_answered_with_what_to_paste_instead(
     fake_slack: FakeSlack,
 ) -> None:
     client = web_client(settings)
-    jobs = SlackJobs(settings, oncall, client, BOT_USER, triage_s=1e-4)
+    jobs = Deliveries(settings, oncall, client, BOT_USER, triage_s=1e-4)
     app = build_app(settings, oncall, client=client, jobs=jobs)
     try:
         started = time.monotonic()

@@ -18,11 +18,11 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError
 
-from bot import run_blocks
 from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
+from bot.render import run_blocks
 from bot.settings import Settings
-from bot.slack_jobs import SlackJobs
-from bot.slack_text import escape
+from bot.slack.deliveries import Deliveries
+from bot.slack.text import escape
 from runners import Job, JobSpec, JobStore, Playbook, SpecError, check_spec, parse_command, usage
 
 log = logging.getLogger("ascend_oncall.runs")
@@ -42,7 +42,7 @@ NOBODY = (
 class Dispatcher:
     """Checks who asks, records the attempt, queues the job, posts its status message."""
 
-    def __init__(self, settings: Settings, store: JobStore, jobs: SlackJobs) -> None:
+    def __init__(self, settings: Settings, store: JobStore, jobs: Deliveries) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
         self._groups: dict[str, tuple[float, set[str]]] = {}
 

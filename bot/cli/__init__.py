@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.text import Text
 
-from bot.cli_help import PlainHelp
+from bot.cli.common import err, fail, load_settings, out
+from bot.cli.help import PlainHelp
 from bot.errors import BotError
+from bot.render.terminal import report_view, search_view, splits_view, triage_view
 from bot.settings import Settings, default_data_dir, work_offline
-from bot.terminal import report_view, search_view, splits_view, triage_view
 from kb import HELD_OUT, InputError, KBError, Triager, check, evaluate, load, load_cases, resolve
 
 if TYPE_CHECKING:
-    from bot.core import Oncall
+    from bot.core.oncall import Oncall
 
 # The Slack stack (bolt, FastAPI, SQLAlchemy) is imported by the commands that use it, so
 # `ascend-oncall triage` starts as fast as the triage engine allows.
@@ -35,8 +35,6 @@ app = typer.Typer(
 kb_app = typer.Typer(no_args_is_help=True, help="The runbook knowledge base.")
 app.add_typer(kb_app, name="kb")
 
-out = Console()
-err = Console(stderr=True)
 
 KBOption = Annotated[
     list[Path] | None,
@@ -50,38 +48,19 @@ KBOption = Annotated[
 NoDefault = Annotated[bool, typer.Option("--no-default-kb", help="Leave out the shipped runbook.")]
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    # Messages carry runbook and log text: never let rich read "[...]" in them as markup.
-    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"bad setting: {problems}") from exc
-
-
-def _setting_name(loc: tuple[int | str, ...]) -> str:
-    name = "_".join(map(str, loc)).upper()
-    return name if name.startswith("SLACK_") else f"ONCALL_{name}"
-
-
 LOADING = "loading the runbook index and the embedding model"
 BIG_LOG = 1_000_000  # bytes: past this, reading takes long enough to say so
 
 
 def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
-    config = _settings().kb_config(extra=kb, default=False if no_default else None)
+    config = load_settings().kb_config(extra=kb, default=False if no_default else None)
     try:
         with err.status(LOADING):  # shown on a terminal only, on stderr
             return load(config.model_copy(update={"top": top}))
     except KBError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except OSError as exc:
-        raise _fail(
+        raise fail(
             f"cannot use the index cache ONCALL_CACHE_DIR={config.cache_dir}: {exc}"
         ) from exc
 
@@ -110,7 +89,7 @@ def start(
     """With no command: the Slack bot when Slack tokens are set, else the console."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings()
+    settings = load_settings()
     if settings.slack_configured:
         _serve(settings)
         return
@@ -136,16 +115,16 @@ def _oncall(settings: Settings) -> Oncall:
         with err.status(LOADING):
             return open_oncall(settings)
     except (BotError, KBError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except OSError as exc:
-        raise _fail(
+        raise fail(
             f"cannot use the index cache ONCALL_CACHE_DIR={settings.cache_dir}: {exc}"
         ) from exc
 
 
 def _serve(settings: Settings) -> None:
     from bot.service import check_slack, serve
-    from bot.slack_app import check_token
+    from bot.slack.app import check_token
 
     logging.getLogger("ascend_oncall").setLevel(
         logging.INFO
@@ -155,11 +134,11 @@ def _serve(settings: Settings) -> None:
         check_token(settings)  # a wrong token fails now, not after the model has loaded
         serve(settings, _oncall(settings))
     except (BotError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _console(settings: Settings) -> None:
-    from bot import console
+    from bot.cli import console
 
     oncall = _oncall(settings)
     if sys.stdin.isatty() and sys.stdout.isatty():  # a person at a terminal: line editing
@@ -179,7 +158,7 @@ def serve_command(
     ] = None,
 ) -> None:
     """The Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP at /slack/events."""
-    settings = _settings()
+    settings = load_settings()
     updates = {k: v for k, v in {"port": port, "host": host}.items() if v is not None}
     _serve(settings.model_copy(update=updates))
 
@@ -187,7 +166,7 @@ def serve_command(
 @app.command("console")
 def console_command() -> None:
     """The bot's commands in this terminal, with no Slack: /triage, /runbook, pastes."""
-    _console(_settings())
+    _console(load_settings())
 
 
 @app.command("slack-manifest")
@@ -199,9 +178,9 @@ def slack_manifest(
 ) -> None:
     """Print the Slack app manifest to paste at api.slack.com/apps."""
     if url and socket:
-        raise _fail("--url is for HTTP mode; Socket Mode needs no URL", 2)
+        raise fail("--url is for HTTP mode; Socket Mode needs no URL", 2)
     if url and not (url.startswith("https://") and url.rstrip("/").endswith("/slack/events")):
-        raise _fail(f"--url must be the https address of /slack/events, not {url}", 2)
+        raise fail(f"--url must be the https address of /slack/events, not {url}", 2)
     from bot.service import manifest
 
     print(manifest(url, socket), end="")
@@ -232,7 +211,7 @@ def triage(
         return
     if path in (None, "-"):
         if sys.stdin.isatty():
-            raise _fail(
+            raise fail(
                 "no log given: name a file, or pipe one in (cmd | ascend-oncall triage -)", 2
             )
         data = sys.stdin.buffer.read()
@@ -240,7 +219,7 @@ def triage(
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+            raise fail(f"cannot read {path}: {exc.strerror}") from exc
     triager = _triager(kb, no_default_kb, top)
     try:
         with (
@@ -250,7 +229,7 @@ def triage(
         ):
             result = triager.triage(data)
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -266,7 +245,7 @@ def _triage_jsonl(path: Path, triager: Triager) -> None:
         else:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+        raise fail(f"cannot read {path}: {exc.strerror}") from exc
     failed = 0
     for no, line in enumerate(lines, start=1):
         item_id, text, problem = _jsonl_item(line)
@@ -281,7 +260,7 @@ def _triage_jsonl(path: Path, triager: Triager) -> None:
             answer |= {"verdict": "error", "error": f"line {no}: {problem}"}
         print(json.dumps(answer, ensure_ascii=False), flush=True)
     if failed:
-        raise _fail(f"{failed} of {len(lines)} line(s) could not be triaged (see their errors)")
+        raise fail(f"{failed} of {len(lines)} line(s) could not be triaged (see their errors)")
 
 
 def _jsonl_item(line: str) -> tuple[object, str, str | None]:
@@ -303,12 +282,12 @@ def _jsonl_item(line: str) -> tuple[object, str, str | None]:
 @kb_app.command("lint")
 def kb_lint(kb: KBOption = None, no_default_kb: NoDefault = False) -> None:
     """Check runbooks; report each malformed section with file:line."""
-    config = _settings().kb_config(extra=kb, default=False if no_default_kb else None)
+    config = load_settings().kb_config(extra=kb, default=False if no_default_kb else None)
     entries, problems = check(config.runbooks)
     for p in sorted(problems, key=lambda p: (p.path, p.line)):
         out.print(Text(str(p)), soft_wrap=True)
     if problems:
-        raise _fail(f"{len(problems)} problem(s) in {len(config.runbooks)} runbook source(s)")
+        raise fail(f"{len(problems)} problem(s) in {len(config.runbooks)} runbook source(s)")
     out.print(f"ok: {len(entries)} entries in {len(config.runbooks)} runbook source(s)")
 
 
@@ -351,16 +330,16 @@ def kb_eval(
         try:
             loaded += load_cases(path)
         except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+            raise fail(f"cannot read {path}: {exc.strerror}") from exc
         except InputError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     if split:
         loaded = [c for c in loaded if c.split == split]
     triager = _triager(kb, no_default_kb)
     try:
         loaded = resolve(loaded, triager.index.entries)
     except InputError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     report = evaluate(loaded, triager.triage)
     splits = report.splits()
     if as_json:
@@ -379,7 +358,7 @@ def kb_eval(
 
 
 def _register_runner_commands() -> None:
-    from bot.cli_runs import coordinator_app, run_command, runner_command
+    from bot.cli.runs import coordinator_app, run_command, runner_command
 
     app.command(
         "run",

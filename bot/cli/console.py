@@ -22,9 +22,10 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 
-from bot import plain, wording
-from bot.answers import Answer, Notice, TriageAnswer
-from bot.core import Oncall
+from bot.core import wording
+from bot.core.answers import Answer, Notice, TriageAnswer
+from bot.core.oncall import Oncall
+from bot.render import plain
 
 END_OF_PASTE = "."
 _COMMAND = re.compile(r"/[a-z]+(?:\s|$)")

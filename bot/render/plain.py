@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import wording
-from bot.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from bot.core import wording
+from bot.core.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
 from kb import Match
 
 _INDENT = "    "

@@ -37,7 +37,7 @@ from runners import Database, connect, database, safe_url
 from runners import now as _now
 
 VERSION_TABLE = "bot_alembic_version"
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"
 DIGEST_CHARS = 2000  # what a learned example keeps of a paste: its cause, not the whole log
 
 
@@ -85,7 +85,7 @@ class ExampleRow(Base):
     signature: Mapped[str | None] = mapped_column(Text)  # the root-cause line, if one was read
 
 
-class JobRow(Base):
+class DeliveryRow(Base):
     __tablename__ = "bot_jobs"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -134,7 +134,7 @@ class Store(Database):
         """Record a job under its key; False when the key was claimed before (a repeat)."""
         try:
             with self._write() as s:
-                s.add(JobRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
+                s.add(DeliveryRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
@@ -146,8 +146,8 @@ class Store(Database):
         try:
             with self._write() as s:
                 s.execute(
-                    update(JobRow)
-                    .where(JobRow.key == key[:200])
+                    update(DeliveryRow)
+                    .where(DeliveryRow.key == key[:200])
                     .values(status=status, updated_at=_now(), payload="{}")
                 )
         except SQLAlchemyError as exc:
@@ -158,8 +158,8 @@ class Store(Database):
         if keys:
             with self._write() as s:
                 s.execute(
-                    update(JobRow)
-                    .where(JobRow.key.in_(keys), JobRow.status == "pending")
+                    update(DeliveryRow)
+                    .where(DeliveryRow.key.in_(keys), DeliveryRow.status == "pending")
                     .values(updated_at=_now())
                 )
 
@@ -175,21 +175,23 @@ class Store(Database):
         now = _now()
         with self._write() as s:  # too old to answer now: the asker has moved on
             s.execute(
-                update(JobRow)
+                update(DeliveryRow)
                 .where(
-                    JobRow.status == "pending",
-                    JobRow.created_at <= now - within,
-                    JobRow.key.not_in(list(exclude)),
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.created_at <= now - within,
+                    DeliveryRow.key.not_in(list(exclude)),
                 )
                 .values(status="expired", payload="{}", updated_at=now)
             )
         with self._read() as s:
             rows = s.execute(
-                select(JobRow.key, JobRow.kind, JobRow.payload, JobRow.updated_at).where(
-                    JobRow.status == "pending",
-                    JobRow.updated_at < now - idle,
-                    JobRow.created_at > now - within,
-                    JobRow.attempts < max_attempts,
+                select(
+                    DeliveryRow.key, DeliveryRow.kind, DeliveryRow.payload, DeliveryRow.updated_at
+                ).where(
+                    DeliveryRow.status == "pending",
+                    DeliveryRow.updated_at < now - idle,
+                    DeliveryRow.created_at > now - within,
+                    DeliveryRow.attempts < max_attempts,
                 )
             ).all()
         taken = []
@@ -198,9 +200,13 @@ class Store(Database):
                 continue
             with self._write() as s:
                 won = s.execute(
-                    update(JobRow)
-                    .where(JobRow.key == key, JobRow.updated_at == seen, JobRow.status == "pending")
-                    .values(updated_at=now, attempts=JobRow.attempts + 1)
+                    update(DeliveryRow)
+                    .where(
+                        DeliveryRow.key == key,
+                        DeliveryRow.updated_at == seen,
+                        DeliveryRow.status == "pending",
+                    )
+                    .values(updated_at=now, attempts=DeliveryRow.attempts + 1)
                 )
             if getattr(won, "rowcount", 0) == 1:
                 taken.append(Job(key, kind, json.loads(payload)))
@@ -208,12 +214,14 @@ class Store(Database):
 
     def job_status(self, key: str) -> str | None:
         with self._read() as s:
-            status = s.scalar(select(JobRow.status).where(JobRow.key == key[:200]))
+            status = s.scalar(select(DeliveryRow.status).where(DeliveryRow.key == key[:200]))
             return None if status is None else str(status)
 
     def forget_jobs(self, older_than: timedelta = timedelta(days=2)) -> int:
         with self._write() as s:
-            gone = s.execute(delete(JobRow).where(JobRow.created_at < _now() - older_than))
+            gone = s.execute(
+                delete(DeliveryRow).where(DeliveryRow.created_at < _now() - older_than)
+            )
         return int(getattr(gone, "rowcount", 0) or 0)
 
     def add_answer(

@@ -11,10 +11,10 @@ import json
 import re
 from typing import Any
 
-from bot import wording
-from bot.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
-from bot.slack_text import escape as escape  # re-exported: what every renderer uses
-from bot.slack_text import mention
+from bot.core import wording
+from bot.core.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from bot.slack.text import escape as escape  # re-exported: what every renderer uses
+from bot.slack.text import mention
 from kb import Match
 
 Block = dict[str, Any]

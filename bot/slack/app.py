@@ -1,7 +1,7 @@
 """The Slack app: one function builds the bolt `App` and registers its listeners.
 
-It starts nothing; `bot.slack_http` and `bot.slack_socket` are the transports. Listeners
-check, record the work as a job and ack; `SlackJobs`' own threads do the work, so Slack has
+It starts nothing; `bot.slack.http` and `bot.slack.socket` are the transports. Listeners
+check, record the work as a job and ack; `Deliveries`' own threads do the work, so Slack has
 its ack within 3 s however busy triage is, and a crash after the ack loses nothing.
 """
 
@@ -18,13 +18,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import blocks, wording
-from bot.core import Oncall
+from bot.core import wording
+from bot.core.oncall import Oncall
 from bot.errors import SlackSetupError, StoreError
 from bot.metrics import REQUESTS
+from bot.render import blocks
 from bot.settings import Settings
-from bot.slack_jobs import SlackJobs
-from bot.slack_runs import Dispatcher, add_run_listeners
+from bot.slack.deliveries import Deliveries
+from bot.slack.runs import Dispatcher, add_run_listeners
 
 log = logging.getLogger("ascend_oncall.slack")
 
@@ -51,9 +52,9 @@ def _trigger(body: dict[str, Any]) -> str:
 class _Listeners:
     """Each listener checks the request, claims its job, then acks: a request Slack has
     been told we got is always in the database first. The App runs them before it answers
-    (process_before_response), so they stay this small; the work is SlackJobs'."""
+    (process_before_response), so they stay this small; the work is Deliveries'."""
 
-    def __init__(self, settings: Settings, jobs: SlackJobs) -> None:
+    def __init__(self, settings: Settings, jobs: Deliveries) -> None:
         self.settings = settings
         self.jobs = jobs
         self.oncall = jobs.oncall
@@ -196,21 +197,23 @@ def check_token(settings: Settings, client: WebClient | None = None) -> str | No
     return user_id
 
 
-def connect_jobs(settings: Settings, oncall: Oncall, client: WebClient | None = None) -> SlackJobs:
+def connect_deliveries(
+    settings: Settings, oncall: Oncall, client: WebClient | None = None
+) -> Deliveries:
     """The job runner, with a client whose token Slack has accepted (auth.test)."""
     client = client or web_client(settings)
-    return SlackJobs(settings, oncall, client, check_token(settings, client))
+    return Deliveries(settings, oncall, client, check_token(settings, client))
 
 
 def build_app(
     settings: Settings,
     oncall: Oncall,
     client: WebClient | None = None,
-    jobs: SlackJobs | None = None,
+    jobs: Deliveries | None = None,
     dispatcher: Dispatcher | None = None,
 ) -> App:
-    """The bolt App with every listener; it starts nothing (see slack_http, slack_socket)."""
-    jobs = jobs or connect_jobs(settings, oncall, client)
+    """The bolt App with every listener; it starts nothing (bot.slack.http and .socket do)."""
+    jobs = jobs or connect_deliveries(settings, oncall, client)
     secret = settings.slack_signing_secret
     try:
         app = App(

@@ -1,7 +1,7 @@
 """What the bot says, as plain values: the core returns these, each adapter renders them.
 
-Nothing here knows about Slack or terminals; `bot.blocks` and `bot.plain` turn these into
-Block Kit and console text, both with the phrases in `bot.wording`.
+Nothing here knows about Slack or terminals; `bot.render.blocks` and `bot.render.plain`
+turn these into Block Kit and console text, both with the phrases in `bot.core.wording`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The chat-neutral core: what every command does, returning values from `bot.answers`.
+"""The chat-neutral core: what every command does, returning values from `bot.core.answers`.
 
 Slack and the console both call these methods; neither holds logic of its own. Learned
 examples live in the store, so a correction made in one replica (or the console) is used by
@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from bot import wording
-from bot.answers import EntryRef, Notice, RunbookAnswer, TriageAnswer
+from bot.core import wording
+from bot.core.answers import EntryRef, Notice, RunbookAnswer, TriageAnswer
+from bot.core.store import DIGEST_CHARS, Store
 from bot.errors import StoreError
 from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
-from bot.store import DIGEST_CHARS, Store
 from kb import Example, InputError, KBError, Triager, models_in_log
 from runners import SpecError, check_model
 

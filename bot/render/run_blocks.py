@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.blocks import (
+from bot.render.blocks import (
     RUN_FORM_ACTION,
     Block,
     button,
@@ -20,7 +20,7 @@ from bot.blocks import (
     limit,
     section,
 )
-from bot.slack_text import mention
+from bot.slack.text import mention
 from runners import (
     FALLBACKS,
     PLAYBOOKS,

@@ -22,14 +22,15 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, wording
-from bot.answers import Answer, Notice, TriageAnswer
-from bot.core import Oncall
+from bot.core import wording
+from bot.core.answers import Answer, Notice, TriageAnswer
+from bot.core.oncall import Oncall
 from bot.errors import FileFetchError, StoreError
 from bot.metrics import DUPLICATES, SLACK_ERRORS
+from bot.render import blocks
 from bot.settings import Settings
-from bot.slack_files import fetch, is_text_file
-from bot.slack_text import slack_text
+from bot.slack.files import fetch, is_text_file
+from bot.slack.text import slack_text
 
 log = logging.getLogger("ascend_oncall.slack")
 
@@ -40,7 +41,7 @@ _THREAD_PAGES = 5
 TRIAGE_LIMIT_S = 30.0
 
 
-class SlackJobs:
+class Deliveries:
     def __init__(
         self,
         settings: Settings,

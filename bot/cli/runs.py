@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bot.cli.common import err, fail, load_settings, out
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
@@ -31,8 +31,6 @@ from runners import (
 if TYPE_CHECKING:
     from runners import Agent, Job
 
-out = Console()
-err = Console(stderr=True)
 
 IDLE_EXIT_S = 2.0  # an idle agent asked to stop leaves within this
 EXIT = {"passed": 0, "failed": 1, "timeout": 1, "cancelled": 130, "blocked": 3}
@@ -90,11 +88,10 @@ def run_command(
 ) -> None:
     """Run one playbook here: launch the server, wait for ready, smoke it, stop, judge.
     Extra serve arguments go after `--`."""
-    from bot.cli import _fail, _settings
 
-    settings: Settings = _settings()
+    settings: Settings = load_settings()
     if playbook not in PLAYBOOKS:
-        raise _fail(f"playbook must be one of {', '.join(PLAYBOOKS)}, not {playbook}", 2)
+        raise fail(f"playbook must be one of {', '.join(PLAYBOOKS)}, not {playbook}", 2)
     overrides: dict[str, Any] = {
         "vllm_cmd": tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
         "port": port,
@@ -121,7 +118,7 @@ def run_command(
             remote_code=config.remote_code,
         )
     except SpecError as exc:
-        raise _fail(str(exc), 2) from exc
+        raise fail(str(exc), 2) from exc
 
     cancel = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: cancel.set())  # stop the server, then report
@@ -200,13 +197,12 @@ coordinator_app = typer.Typer(
 
 
 def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
-    from bot.cli import _fail
     from runners import RunnerError, open_jobs
 
     try:
         return open_jobs(settings.database_url, settings.lease_s)
     except RunnerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @coordinator_app.callback()
@@ -218,11 +214,10 @@ def coordinator(
     """Serve the agents' API at /api/runners/v1 (and /healthz) until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.cli import _settings
-    from bot.slack_http import listen, server
+    from bot.slack.http import listen, server
     from runners import coordinator_app as make_app
 
-    settings = _settings()
+    settings = load_settings()
     store = _jobs(settings)
     sock = listen(host or settings.host, settings.port if port is None else port)
     bound = sock.getsockname()
@@ -242,14 +237,13 @@ def add_agent(
     ] = None,
 ) -> None:
     """Create an agent and print its token (shown once; only a hash is stored)."""
-    from bot.cli import _fail
     from runners import RunnerError
 
-    store = _jobs(_settings_())
+    store = _jobs(load_settings())
     try:
         token = store.add_agent(name, label)
     except RunnerError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     err.print(
         f"agent {name}: its token is below, shown once. On its host, put it in "
         "ONCALL_AGENT_TOKEN (not on the command line, where `ps` shows it)."
@@ -260,16 +254,15 @@ def add_agent(
 @coordinator_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="The agent's name.")]) -> None:
     """Revoke an agent's token: its calls are refused from now on."""
-    from bot.cli import _fail
 
-    if not _jobs(_settings_()).revoke(name):
-        raise _fail(f"no agent named {name}")
+    if not _jobs(load_settings()).revoke(name):
+        raise fail(f"no agent named {name}")
 
 
 @coordinator_app.command("agents")
 def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Agents, their labels, when they were last heard from, and their current job."""
-    rows = _jobs(_settings_()).agents()
+    rows = _jobs(load_settings()).agents()
     data = [
         {
             "name": a.name,
@@ -316,12 +309,6 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} days ago"
-
-
-def _settings_() -> Settings:
-    from bot.cli import _settings
-
-    return _settings()
 
 
 def cleartext_warning(url: str) -> str | None:
@@ -384,10 +371,9 @@ def runner_command(
     import logging
     import threading as th
 
-    from bot.cli import _fail
     from runners import AgentConfig, AuthError, RunnerAgent
 
-    settings = _settings_()
+    settings = load_settings()
     logging.getLogger("ascend_oncall").setLevel(logging.INFO)
     runner = settings.runner_config(
         vllm_cmd=tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
@@ -427,7 +413,7 @@ def runner_command(
         agent.api.close()
         worker.join(IDLE_EXIT_S)
     if refused:
-        raise _fail(f"{refused[0]}\n{_auth_hint(str(refused[0]), labels)}")
+        raise fail(f"{refused[0]}\n{_auth_hint(str(refused[0]), labels)}")
     err.print("agent stopped")
 
 

@@ -1,0 +1,1 @@
+"""The chat-neutral core: what the bot answers and remembers, and every sentence it says."""

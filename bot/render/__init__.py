@@ -1,0 +1,1 @@
+"""Renderings of answers and runner jobs: Slack blocks, plain text, the terminal."""
