@@ -58,6 +58,15 @@ def client(config: AgentConfig, transport: httpx.BaseTransport | None = None) ->
     )
 
 
+def _detail(reply: httpx.Response) -> str:
+    """The coordinator's reason (FastAPI's `{"detail": ...}`), or the start of the body."""
+    try:
+        detail = reply.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return str(detail)[:200] if detail else reply.text[:200]
+
+
 class Coordinator:
     """The coordinator's API, with retries: a restart or a dropped connection is waited out."""
 
@@ -93,7 +102,7 @@ class Coordinator:
                 )
             else:
                 if r.status_code in (401, 403):
-                    raise AuthError(f"the coordinator refused this agent: {r.text[:200]}")
+                    raise AuthError(f"the coordinator refused this agent: {_detail(r)}")
                 if r.status_code in (404, 409, 413, 422):
                     raise CoordinatorError(f"{path}: {r.status_code} {r.text[:200]}")
                 if r.status_code < 500:

@@ -80,8 +80,9 @@ READY_LINE = re.compile(r"Application startup complete\.")
 # (vLLM and vllm-ascend >= 0.13 keep the CUDA name on Ascend) and torchair's
 # `Batchsize 8 is compiled successfully: 3/9.`
 CAPTURE_PROGRESS = re.compile(
-    r"Capturing (?:CUDA|ACL) graphs[^|\r\n]{0,120}\|[^|\r\n]{0,200}\|\s{0,4}(\d{1,6})/(\d{1,6})|"
-    r"Batchsize \d{1,6} is compiled successfully: (\d{1,6})/(\d{1,6})"
+    r"Capturing (?:CUDA|ACL) graphs(?: \((?P<mode>[^()|\r\n]{1,60})\))?[^|\r\n]{0,120}\|"
+    r"[^|\r\n]{0,200}\|\s{0,4}(?P<done>\d{1,6})/(?P<total>\d{1,6})|"
+    r"Batchsize \d{1,6} is compiled successfully: (?P<tdone>\d{1,6})/(?P<ttotal>\d{1,6})"
 )
 
 
@@ -105,6 +106,7 @@ class LogFollower:
     compiled_evidence: str | None = None
     api_up: bool = False
     capture_progress: tuple[int, int] | None = None  # graphs captured, of how many
+    capture_mode: str = ""  # which pass: "mixed prefill-decode, PIECEWISE", "decode, FULL"
     last_growth: float = field(default_factory=time.monotonic)
     last_stage_change: float = field(default_factory=time.monotonic)
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=200))
@@ -140,8 +142,9 @@ class LogFollower:
         if READY_LINE.search(line):
             self.api_up = True
         if self.stage == "capturing graphs" and (m := CAPTURE_PROGRESS.search(line)):
-            done, total = (int(g) for g in (m.group(1, 2) if m.group(1) else m.group(3, 4)))
-            self.capture_progress = (done, total)
+            names = ("done", "total") if m.group("done") else ("tdone", "ttotal")
+            done, total = (int(g) for g in m.group(*names))
+            self.capture_progress, self.capture_mode = (done, total), m.group("mode") or ""
         if FATAL.search(line) and not BENIGN.search(line):
             self.fatal_count += 1
             if self.fatal is None:

@@ -97,11 +97,9 @@ class _Run:
         self.result.stage = stage
         self.notify(Event(kind="stage", phase=str(self.phase), stage=stage))
 
-    def progress(self, stage: str, done: int, total: int) -> None:
-        event = Event(
-            kind="progress", phase=str(self.phase), stage=stage, message=f"{done}/{total}"
-        )
-        self.notify(event)
+    def progress(self, stage: str, done: int, total: int, what: str = "") -> None:
+        message = f"{done}/{total}" + (f" ({what})" if what else "")
+        self.notify(Event(kind="progress", phase=str(self.phase), stage=stage, message=message))
 
     def note(self, message: str) -> None:
         self.result.notes.append(message)
@@ -154,6 +152,7 @@ def run_playbook(
         proc = server.launch(argv, env, log_path, config.records)
     except LaunchError as exc:
         run.enter(Phase.DONE)
+        run.result.log_path = None  # nothing was launched: no log to read
         run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
         run.result.first_error = FirstError(signature=str(exc))
         return run.result
@@ -244,7 +243,7 @@ def _start(
         # a bar is done; before any later stage of this read is announced.
         due = time.monotonic() - shown_at >= PROGRESS_EVERY_S
         if in_capture and progress and progress != shown and (due or progress[0] >= progress[1]):
-            run.progress("capturing graphs", *progress)
+            run.progress("capturing graphs", *progress, follower.capture_mode)
             shown, shown_at = progress, time.monotonic()
         for stage in follower.reached[announced:]:  # several can pass in one read
             run.stage(stage)
@@ -316,6 +315,8 @@ def _smokes(
                 _observe_request_failure(run, kind, reply, follower.fatal_count > fatal_before)
                 return "failed"
             # A reply is not enough: the engine may die right after it (false-ready).
+            why = f"{budgets.settle_s:.0f} s: the server must stay up after answering"
+            run.notify(Event(kind="progress", phase=str(run.phase), stage="settling", message=why))
             deadline = time.monotonic() + budgets.settle_s
             while time.monotonic() < deadline:
                 follower.poll()

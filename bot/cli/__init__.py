@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from bot.cli.common import err, fail, load_settings, out
+from bot.cli.common import BIG_LOG, err, fail, load_settings, out
 from bot.cli.help import PlainHelp
 from bot.errors import BotError
 from bot.render.terminal import report_view, search_view, splits_view, triage_view
@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     cls=PlainHelp,
-    help="On-call triage of vLLM / vllm-ascend logs against the team's runbook.",
+    help=(
+        "On-call triage of vLLM / vllm-ascend logs against the team's runbook. With no "
+        "command: the Slack bot when SLACK_BOT_TOKEN is set, else the console."
+    ),
 )
 kb_app = typer.Typer(no_args_is_help=True, help="The runbook knowledge base.")
 app.add_typer(kb_app, name="kb")
@@ -49,7 +52,6 @@ NoDefault = Annotated[bool, typer.Option("--no-default-kb", help="Leave out the 
 
 
 LOADING = "loading the runbook index and the embedding model"
-BIG_LOG = 1_000_000  # bytes: past this, reading takes long enough to say so
 
 
 def _triager(kb: list[Path] | None, no_default: bool, top: int = 3) -> Triager:
@@ -316,7 +318,9 @@ def kb_eval(
         list[Path],
         typer.Argument(help="JSONL cases: text, expected (entry id, title or null), source."),
     ],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON object.")
+    ] = False,
     split: Annotated[str | None, typer.Option(help="Only cases of this split.")] = None,
     kb: KBOption = None,
     no_default_kb: NoDefault = False,
@@ -352,9 +356,10 @@ def kb_eval(
         print(json.dumps(body))
         return
     heading = ", ".join(p.name for p in cases) + (f" [{split}]" if split else "")
-    out.print(report_view(report, heading, hidden=(HELD_OUT,)))
-    if len(splits) > 1:
+    if len(splits) > 1:  # splits are judged apart: their figures first, the pool after
         out.print(splits_view(report, splits))
+        heading += ": all splits pooled (quote the figures per split, above)"
+    out.print(report_view(report, heading, hidden=(HELD_OUT,)))
 
 
 def _register_runner_commands() -> None:

@@ -11,6 +11,7 @@ from bot.settings import Settings
 
 out = Console()
 err = Console(stderr=True)
+BIG_LOG = 1_000_000  # bytes: past this, reading takes long enough to say so
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -12,6 +12,7 @@ import getpass
 import re
 import select
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +23,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 
+from bot.cli.common import BIG_LOG, err
 from bot.core import wording
 from bot.core.answers import Answer, Notice, TriageAnswer
 from bot.core.oncall import Oncall
@@ -60,7 +62,13 @@ class Console:
         self.out.flush()
 
     def triage(self, text: str) -> None:
-        answer = self.oncall.triage(text, source="console", asked_by=None)
+        waiting = (
+            err.status(f"reading a {len(text) / 1e6:.1f} MB log")
+            if len(text) > BIG_LOG
+            else nullcontext()
+        )
+        with waiting:  # a big paste takes seconds: say so (on a terminal, on stderr)
+            answer = self.oncall.triage(text, source="console", asked_by=None)
         if isinstance(answer, TriageAnswer):
             self.last = answer
         self.say(answer)

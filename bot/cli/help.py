@@ -20,6 +20,12 @@ class _Argument(TyperArgument):
     def display_type_rich(self, ctx: object) -> str | None:
         return None  # the name column says it already: LOG, WORDS
 
+    def _usage_display_name(self) -> str:
+        # typer writes a required argument `{NAME}`, which reads as a set of choices; the
+        # usual convention is NAME bare, [NAME] when optional.
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
 
 def _placeholder(option: TyperOption, ctx: typer.Context) -> str:
     if option.is_flag:

@@ -7,6 +7,7 @@ import shlex
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -70,7 +71,8 @@ def run_command(
         int | None, typer.Option(help="Server port (0: any free one; default 8000).")
     ] = None,
     model_root: Annotated[
-        list[str] | None, typer.Option("--model-root", help="A folder model paths may be under.")
+        list[str] | None,
+        typer.Option("--model-root", metavar="DIR", help="A folder model paths may be under."),
     ] = None,
     startup_budget: Annotated[
         float | None, typer.Option(help="Seconds to become ready (default 1800).")
@@ -150,7 +152,7 @@ def _triage_with(settings: Settings, quiet: bool = False):  # type: ignore[no-un
     def triage(text: str, observed: frozenset[str]) -> dict[str, object] | None:
         from kb import KBError, load
 
-        if not quiet:  # loading the index and the model takes a few seconds
+        if not quiet and not err.is_terminal:  # a terminal sees the spinner instead
             err.print(Text("[triage] reading the log against the runbook"))
         try:
             with err.status("reading the log against the runbook", spinner="dots"):
@@ -164,34 +166,40 @@ def _triage_with(settings: Settings, quiet: bool = False):  # type: ignore[no-un
 
 
 def _print(result: RunResult) -> None:
+    # Paths and error lines are copied from here: never hard-wrapped, whatever the width.
+    def say(*parts: str | tuple[str, str]) -> None:
+        out.print(Text.assemble(*parts), soft_wrap=True)
+
     colour = "green" if result.status == "passed" else "red"
-    out.print(Text.assemble((f"{result.status.upper()}", f"bold {colour}"), f"  {result.verdict}"))
+    say((f"{result.status.upper()}", f"bold {colour}"), f"  {result.verdict}")
     if result.ready_s is not None:
-        out.print(f"ready after {result.ready_s:.1f} s")
+        say(f"ready after {result.ready_s:.1f} s")
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
     if phases:
-        out.print(Text(f"phases: {phases}"))
+        say(f"phases: {phases}")
     if result.first_error:
-        out.print(Text(f"first error: {redact(result.first_error.signature)}"))
+        say(f"first error: {redact(result.first_error.signature)}")
     if result.triage and result.triage.get("matches"):
         top = result.triage["matches"][0]
         word = {"match": "runbook", "likely": "likely runbook entry"}.get(
             str(result.triage.get("verdict")), "closest runbook entry (weak)"
         )
-        out.print(Text(f"{word}: {top['title']} ({top['confidence']})"))
+        say(f"{word}: {top['title']} ({top['confidence']})")
     if result.next:
         nxt = result.next.fallback or ""
-        out.print(Text(f"next: {result.next.playbook} {nxt} ({result.next.reason})"))
+        say(f"next: {result.next.playbook} {nxt} ({result.next.reason})")
     for note in result.notes:
-        out.print(Text(f"note: {note}"))
-    out.print(Text(f"log: {result.log_path}"))
+        say(f"note: {note}")
+    if result.log_path and Path(result.log_path).is_file():  # nothing launched: no log
+        say(f"log: {result.log_path}")
     if result.status != "passed":
         for line in result.log_tail[-10:]:
-            out.print(Text("  " + redact(line)), soft_wrap=True)
+            say("  " + redact(line))
 
 
 coordinator_app = typer.Typer(
     invoke_without_command=True,
+    subcommand_metavar="[COMMAND]",  # none: serve the API
     help="The job API agents poll (alone; `serve` also serves it beside Slack).",
 )
 
@@ -208,20 +216,30 @@ def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
 @coordinator_app.callback()
 def coordinator(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="HTTP port (default ONCALL_PORT, 3000).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default ONCALL_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="HTTP port (default ONCALL_PORT, 3000).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Address to bind (default ONCALL_HOST).")
+    ] = None,
 ) -> None:
     """Serve the agents' API at /api/runners/v1 (and /healthz) until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     from bot.slack.http import listen, server
     from runners import coordinator_app as make_app
+    from runners import safe_url
 
     settings = load_settings()
     store = _jobs(settings)
     sock = listen(host or settings.host, settings.port if port is None else port)
     bound = sock.getsockname()
-    err.print(f"coordinator on http://{bound[0]}:{bound[1]}/api/runners/v1")
+    base = f"http://{bound[0]}:{bound[1]}"
+    err.print(
+        f"coordinator on {base}/api/runners/v1 (and {base}/healthz, {base}/metrics); "
+        f"jobs and agents in {safe_url(settings.database_url)}: the bot's database",
+        soft_wrap=True,
+    )
     api = make_app(store, queue_for=timedelta(seconds=settings.queue_s))
     srv = server(api)
     srv.config.lifespan = "on"
@@ -257,10 +275,15 @@ def revoke(name: Annotated[str, typer.Argument(help="The agent's name.")]) -> No
 
     if not _jobs(load_settings()).revoke(name):
         raise fail(f"no agent named {name}")
+    err.print(f"revoked {name}: its calls are refused from now on, and it stops")
 
 
 @coordinator_app.command("agents")
-def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def agents(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the agents as a JSON list.")
+    ] = False,
+) -> None:
     """Agents, their labels, when they were last heard from, and their current job."""
     rows = _jobs(load_settings()).agents()
     data = [
@@ -286,7 +309,8 @@ def agents(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def _agents_table(rows: list[tuple[Agent, Job | None]], now: datetime) -> Table:
     table = Table("agent", "labels", "may claim", "host", "last seen", "job", box=box.SIMPLE)
     for a, job in rows:
-        doing = f"{job.id} {job.spec.playbook} {job.spec.model} ({job.phase})" if job else "-"
+        where = f"{job.phase}: {job.stage}" if job and job.stage else job.phase if job else ""
+        doing = f"{job.id} {job.spec.playbook} {job.spec.model} ({where})" if job else "-"
         table.add_row(
             Text(a.name),
             Text(", ".join(a.labels) or "-"),
@@ -341,9 +365,7 @@ def runner_command(
     server_url: Annotated[str, typer.Option("--server", help="The coordinator's URL.")],
     token: Annotated[
         str,
-        typer.Option(
-            envvar="ONCALL_AGENT_TOKEN", help="This agent's token (or ONCALL_AGENT_TOKEN)."
-        ),
+        typer.Option(envvar="ONCALL_AGENT_TOKEN", help="This agent's token."),
     ],
     label: Annotated[
         list[str] | None, typer.Option("--label", help="A label jobs can ask for (repeatable).")
@@ -355,9 +377,10 @@ def runner_command(
         int | None, typer.Option(help="Port the servers it launches listen on.")
     ] = None,
     model_root: Annotated[
-        list[str] | None, typer.Option("--model-root", help="A folder model paths may be under.")
+        list[str] | None,
+        typer.Option("--model-root", metavar="DIR", help="A folder model paths may be under."),
     ] = None,
-    slots: Annotated[int, typer.Option(help="Jobs at once on this host (default 1).")] = 1,
+    slots: Annotated[int, typer.Option(help="Jobs at once on this host.")] = 1,
     allow_remote_code: Annotated[
         bool,
         typer.Option(

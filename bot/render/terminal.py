@@ -123,7 +123,6 @@ def splits_view(report: Report, splits: list[str]) -> RenderableType:
     for name in splits:
         m = report.split(name).metrics()
         abstain = f"{m['abstain']:.1%}" if m["negatives"] else "n/a"
-        top1 = f"{m['top1']:.1%}" if m["positives"] else "n/a"
         top3 = f"{m['top3']:.1%}" if m["positives"] else "n/a"
         top1 = f"{m['top1']:.1%}" if m["clear"] else "n/a"
         table.add_row(

@@ -335,6 +335,11 @@ def test_every_help_page_shows_placeholders_not_python_types() -> None:
         assert result.exit_code == 0, path
         for typed in ("<bool>", "<list[", "<str>", "<int", "<float>", "<path>"):
             assert typed not in result.stdout, (path, typed)
+        usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
+        assert "{" not in usage, usage  # a required argument is NAME, not a set {NAME}
+        for line in result.stdout.splitlines():
+            if line.strip("│ ").startswith("--"):
+                assert "[default:" not in line or "(default" not in line, line  # said once
     triage = runner.invoke(app, ["triage", "--help"], env={"COLUMNS": "200"}).stdout
     assert "[LOG]" in triage and "--jsonl                FILE" in triage
 
@@ -384,6 +389,8 @@ def test_coordinator_agents_is_a_table_with_last_seen_and_the_job(
     assert "never" in rows["idle-host"] and "None" not in result.stdout
     assert "host-7" in rows["npu-a2"] and " s ago" in rows["npu-a2"]
     assert f"{job.id} smoke Qwen/Qwen3-8B" in rows["npu-a2"]
+    revoked = runner.invoke(app, ["coordinator", "revoke", "idle-host"])
+    assert revoked.exit_code == 0 and "revoked idle-host" in revoked.stderr
 
 
 def test_last_seen_reads_as_time_ago() -> None:

@@ -71,8 +71,8 @@ def test_a_coordinator_that_is_away_is_waited_out_with_backoff() -> None:
 
 
 def test_refusals_are_not_retried() -> None:
-    coordinator, seen = api(lambda r: httpx.Response(401, text="unknown token"))
-    with pytest.raises(AuthError, match="refused this agent"):
+    coordinator, seen = api(lambda r: httpx.Response(401, json={"detail": "unknown token"}))
+    with pytest.raises(AuthError, match=r"refused this agent: unknown token$"):
         coordinator.call("/lease", {})
     gone, _ = api(lambda r: httpx.Response(404, text="no such job"))
     with pytest.raises(CoordinatorError, match="404"):

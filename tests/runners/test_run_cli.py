@@ -88,3 +88,13 @@ def test_run_says_how_far_the_capture_is_and_that_it_is_triaging(tmp_path: Path)
     assert re.search(r"\[starting\] capturing graphs \d+/\d+", out.stderr), out.stderr
     assert "[triage] reading the log against the runbook" in out.stderr
     assert "FAILED" in out.stdout
+    (log,) = [line for line in out.stdout.splitlines() if line.startswith("log: ")]
+    assert Path(log.removeprefix("log: ")).is_file(), "a path is printed whole, never wrapped"
+
+
+def test_a_run_that_launched_nothing_prints_no_log_path(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    root.mkdir()
+    out = run(tmp_path, "smoke", "--model", str(root / "missing"), "--model-root", str(root))
+    assert out.returncode == 3 and "BLOCKED" in out.stdout, out.stdout + out.stderr
+    assert "log:" not in out.stdout
