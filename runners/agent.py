@@ -135,6 +135,9 @@ class _JobRun:
         if event.kind == "log":
             self.log_path = Path(event.message)
             return
+        if event.kind in ("phase", "stage", "progress"):  # the host's own log says it too
+            words = " ".join(w for w in (event.stage, event.message) if w)
+            log.info("job %s: [%s] %s", self.job_id, event.phase, words)
         self.events.put(event)
 
     def play(self) -> None:

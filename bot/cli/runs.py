@@ -49,7 +49,9 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
 
 def run_command(
     ctx: typer.Context,
-    playbook: Annotated[str, typer.Argument(help="smoke, eager or fallback.")],
+    playbook: Annotated[
+        str, typer.Argument(help="smoke, eager or fallback.", autocompletion=lambda: PLAYBOOKS)
+    ],
     model: Annotated[str, typer.Option(help="Model name (org/name) or path under a model root.")],
     vl: Annotated[
         bool, typer.Option("--vl", help="A vision-language model: smoke an image too.")

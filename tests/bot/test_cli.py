@@ -492,3 +492,15 @@ def test_a_bot_command_on_an_agent_only_install_says_which_extra_to_add(tmp_path
     assert done.returncode == 1, done.stderr
     assert "pip install 'ascend-oncall[bot]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_shell_completes_the_playbooks_of_run() -> None:
+    exe = str(Path(sys.executable).with_name("ascend-oncall"))
+    env = {
+        **os.environ,
+        "_ASCEND_ONCALL_COMPLETE": "complete_bash",
+        "COMP_WORDS": "ascend-oncall run ",
+        "COMP_CWORD": "2",
+    }
+    done = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.split() == ["smoke", "eager", "fallback"], done.stdout + done.stderr

@@ -134,6 +134,7 @@ def test_a_job_runs_on_the_agent_its_labels_name(host: Host) -> None:
     phases = [e.phase for e in host.store.events(job.id) if e.kind == "phase"]
     assert phases[:4] == ["queued", "preflight", "starting", "ready"]
     assert any(e.kind == "stage" for e in host.store.events(job.id))
+    assert f"job {job.id}: [starting] capturing graphs" in host.logs(), "the host's log says it"
     assert host.store.job(other.id).status is Status.QUEUED  # type: ignore[union-attr]
     ((agent, current),) = host.store.agents()
     assert agent.labels == ("a2",) and agent.last_seen is not None and current is None
