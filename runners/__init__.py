@@ -22,9 +22,9 @@ from runners.errors import (
     SpecError,
 )
 from runners.fallbacks import FALLBACKS, Fallback
-from runners.playbook import Budgets, RunnerConfig, Triage, run_playbook
+from runners.playbook import Budgets, RunnerConfig, run_playbook
 from runners.redact import redact, redact_data
-from runners.result import Event, FirstError, NextStep, RunResult
+from runners.result import Event, FirstError, NextStep, RunbookMatch, RunResult, RunTriage
 from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
 from runners.spec import check as check_spec
 from runners.states import Phase, Status
@@ -85,12 +85,13 @@ __all__ = [
     "Phase",
     "Playbook",
     "RunResult",
+    "RunTriage",
+    "RunbookMatch",
     "RunnerAgent",
     "RunnerConfig",
     "RunnerError",
     "SpecError",
     "Status",
-    "Triage",
     "check_model",
     "check_spec",
     "connect",

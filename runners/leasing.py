@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from runners.agents import Agent
 from runners.errors import AuthError
-from runners.states import Status, advance
+from runners.states import Phase, Status, advance
 from runners.tables import AgentRow, JobLabelRow, JobRow
 
 REVOKED = "unknown or revoked agent token"
@@ -82,7 +82,7 @@ def take(s: Session, agent: Agent, job_id: int, now: datetime, lease_for: timede
             agent_id=agent.id,
             lease_expires=now + lease_for,
             leased_at=now,
-            phase="preflight",
+            phase=advance(Phase.QUEUED, Phase.PREFLIGHT).value,
             updated_at=now,
             version=JobRow.version + 1,
         )

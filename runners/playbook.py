@@ -69,8 +69,6 @@ class RunnerConfig:
 
 
 Notify = Callable[[Event], None]
-# (the log lines around the first error, facts the runner observed) -> triage as JSON
-Triage = Callable[[str, frozenset[str]], dict[str, object] | None]
 FIRST_REQUEST_CRASH = "@first-request-crash"
 
 
@@ -111,7 +109,6 @@ def run_playbook(
     config: RunnerConfig,
     notify: Notify = lambda _: None,
     cancel: threading.Event | None = None,
-    triage: Triage | None = None,
 ) -> RunResult:
     """Run `spec` here and return its result; never raises for what the server does."""
     cancel = cancel or threading.Event()
@@ -179,7 +176,7 @@ def run_playbook(
         run.note(f"host not clean after the run: {run.result.cleanup}")
     run.enter(Phase.DONE)
     environment.join(timeout=120)
-    _finish(run, status, follower, read_until(log_path, stop_offset), triage)
+    _finish(run, status, follower, read_until(log_path, stop_offset))
     return run.result
 
 
@@ -382,9 +379,7 @@ def _verify_cleanup(proc: server.Server, config: RunnerConfig, port: int) -> str
         time.sleep(0.1)
 
 
-def _finish(
-    run: _Run, status: str, follower: LogFollower, log_text: str, triage: Triage | None
-) -> None:
+def _finish(run: _Run, status: str, follower: LogFollower, log_text: str) -> None:
     result = run.result
     result.status = status
     result.stage = follower.stage or result.stage
@@ -406,9 +401,6 @@ def _finish(
             reply = result.smoke.get(kind)
             if result.first_error is None and reply and not reply["ok"]:
                 result.first_error = FirstError(signature=str(reply["error"])[:300])
-        if triage is not None and result.first_error is not None:
-            text = "\n".join(result.first_error.lines) or log_text[-20000:]
-            result.triage = triage(text, frozenset(result.facts))
     result.verdict, result.next = classify(result, lines)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from runners.agents import aware
 from runners.result import RunResult
 from runners.spec import JobSpec
-from runners.states import Status
+from runners.states import Phase, Status
 from runners.tables import AgentRow, JobRow
 
 
@@ -20,7 +20,7 @@ class Job:
     id: int
     spec: JobSpec
     status: Status
-    phase: str
+    phase: Phase  # where it is now, as last heard from its agent
     stage: str | None
     agent: str | None
     cancel_requested: bool
@@ -37,6 +37,12 @@ class Job:
     updated_at: datetime
     repeat: bool = False  # submit() found this job queued by the same request before
 
+    @property
+    def reached(self) -> str:
+        """The phase the run got to: its result's once it has one (where it failed, not
+        the stopping and cleanup after), else where it is now."""
+        return self.result.phase if self.result else str(self.phase)
+
 
 def job_record(s: Session, row: JobRow) -> Job:
     agent = s.get(AgentRow, row.agent_id) if row.agent_id else None
@@ -44,7 +50,7 @@ def job_record(s: Session, row: JobRow) -> Job:
         id=row.id,
         spec=JobSpec.model_validate_json(row.spec),
         status=Status(row.status),
-        phase=row.phase,
+        phase=Phase(row.phase),
         stage=row.stage,
         agent=agent.name if agent else None,
         cancel_requested=row.cancel_requested,

@@ -4,12 +4,16 @@ playbook to `run --json`, from the agent to the coordinator, from the store to S
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from runners.redact import redact_data
 from runners.spec import JobSpec
+
+if TYPE_CHECKING:
+    from kb import Triage
 
 
 def _no_smokes() -> dict[str, dict[str, Any] | None]:
@@ -39,6 +43,50 @@ class NextStep(BaseModel):
     alternatives: list[str] = Field(default_factory=list)
 
 
+class RunbookMatch(BaseModel):
+    """One runbook entry the triage named for a run's first error."""
+
+    entry_id: str
+    title: str
+    confidence: str  # "high" | "medium" | "low"
+    score: float = 0.0
+    actions: list[str] = Field(default_factory=list)
+
+
+class RunTriage(BaseModel):
+    """The runbook's answer for a failed run: kb's triage, as a value that travels as JSON."""
+
+    verdict: Literal["match", "likely", "no_match"]
+    matches: list[RunbookMatch] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def top(self) -> RunbookMatch | None:
+        return self.matches[0] if self.matches else None
+
+    @property
+    def heading(self) -> str:
+        """How sure the answer is, in words for the top entry."""
+        return {"match": "Runbook match", "likely": "Likely runbook entry"}.get(
+            self.verdict, "Closest runbook entry (weak)"
+        )
+
+    @classmethod
+    def of(cls, found: Triage) -> RunTriage:
+        matches = [
+            RunbookMatch(
+                entry_id=m.entry_id, title=m.title, confidence=m.confidence, score=m.score,
+                actions=list(m.actions),
+            )
+            for m in found.matches
+        ]  # fmt: skip
+        return cls(verdict=found.verdict, matches=matches, notes=list(found.notes))  # type: ignore[arg-type]
+
+
+# How a run's first error is asked of the runbook: kb's `Triager.triage`, or a stand-in.
+Triager = Callable[..., "Triage"]
+
+
 class RunResult(BaseModel):
     playbook: str
     status: str  # passed | failed | timeout | cancelled | blocked
@@ -49,7 +97,7 @@ class RunResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)  # seconds spent per phase
     smoke: dict[str, dict[str, Any] | None] = Field(default_factory=_no_smokes)
     first_error: FirstError | None = None
-    triage: dict[str, Any] | None = None
+    triage: RunTriage | None = None
     next: NextStep | None = None
     log_path: str | None = None
     log_tail: list[str] = Field(default_factory=list)
@@ -66,6 +114,15 @@ class RunResult(BaseModel):
     facts: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     spec: JobSpec | None = None
+
+    def triaged(self, triage: Triager) -> RunTriage | None:
+        """The runbook's answer for this run's first error, read with what the runner saw
+        (`@first-request-crash`, ...): the one place a run meets the triage, in the CLI
+        and in the bot alike. None when the run has no first error."""
+        if self.first_error is None:
+            return None
+        text = "\n".join(self.first_error.lines or [self.first_error.signature])
+        return RunTriage.of(triage(text, observed=frozenset(self.facts)))
 
     def redacted(self) -> RunResult:
         """This result with every string in it redacted: what may leave the host (first

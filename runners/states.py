@@ -27,17 +27,21 @@ class Status(StrEnum):
 
     @property
     def final(self) -> bool:
-        return not STATUS_MOVES[self]
+        """The thread has its answer: a verdict, or lost (a late verdict may still land)."""
+        return self in FINAL
 
 
 VERDICTS = (Status.PASSED, Status.FAILED, Status.TIMEOUT, Status.CANCELLED, Status.BLOCKED)
+FINAL = frozenset({*VERDICTS, Status.LOST})
 
 STATUS_MOVES: dict[Status, frozenset[Status]] = {
     # Queued too long with no agent to take it: timeout.
     Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED, Status.TIMEOUT}),
     # Back to the queue: leased to an agent that never started it (it restarted).
     Status.RUNNING: frozenset({*VERDICTS, Status.LOST, Status.QUEUED}),
-    **{s: frozenset() for s in (*VERDICTS, Status.LOST)},
+    # Its agent went quiet, then came back with the verdict it had kept on disk.
+    Status.LOST: frozenset(VERDICTS),
+    **{s: frozenset() for s in VERDICTS},
 }
 
 
@@ -57,7 +61,8 @@ class Phase(StrEnum):
 _EARLY_STOP = frozenset({Phase.STOPPING, Phase.DONE})
 PHASE_MOVES: dict[Phase, frozenset[Phase]] = {
     Phase.QUEUED: frozenset({Phase.PREFLIGHT, Phase.DONE}),
-    Phase.PREFLIGHT: frozenset({Phase.STARTING, Phase.DONE}),
+    # Back to the queue: its agent restarted before starting it (the coordinator's move).
+    Phase.PREFLIGHT: frozenset({Phase.STARTING, Phase.DONE, Phase.QUEUED}),
     Phase.STARTING: frozenset({Phase.READY_CHECK}) | _EARLY_STOP,
     Phase.READY_CHECK: frozenset({Phase.SMOKE_TEXT}) | _EARLY_STOP,
     Phase.SMOKE_TEXT: frozenset({Phase.SMOKE_IMAGE, Phase.STOPPING}),
@@ -71,6 +76,19 @@ ORDER = list(Phase)
 
 
 S = TypeVar("S", Status, Phase)
+
+
+def moved(current: str, new: str) -> Phase:
+    """A job's phase as an agent reports it: `new` when the table allows the move from
+    `current`, else `current`. A late or repeated event moves nothing, and neither does a
+    phase no playbook has (an agent's word is checked, not trusted); the event itself is
+    still kept for the thread."""
+    old = Phase(current)
+    try:
+        wanted = Phase(new)
+    except ValueError:
+        return old
+    return wanted if wanted in PHASE_MOVES[old] else old
 
 
 def advance(current: S, new: S) -> S:

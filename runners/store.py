@@ -26,7 +26,7 @@ from runners.notices import Notices
 from runners.records import Job, job_record
 from runners.result import Event, RunResult
 from runners.spec import JobSpec, check_labels
-from runners.states import VERDICTS, Status, advance
+from runners.states import VERDICTS, Phase, Status, advance, moved
 from runners.tables import AgentRow, EventRow, JobLabelRow, JobRow, migrate
 
 LEASE_TRIES = 20
@@ -162,7 +162,8 @@ class JobStore(Notices):
                 )
                 if started is None:
                     row.status = advance(Status.RUNNING, Status.QUEUED).value
-                    row.agent_id, row.lease_expires, row.phase = None, None, "queued"
+                    row.phase = advance(Phase(row.phase), Phase.QUEUED).value
+                    row.agent_id, row.lease_expires = None, None
                     note = f"back in the queue: {agent.name} never started it"
                 else:
                     row.status = advance(Status.RUNNING, Status.LOST).value
@@ -250,7 +251,8 @@ class JobStore(Notices):
                     )
                 )
                 if e.kind == "phase":
-                    row.phase, row.stage = e.phase, None if e.phase != row.phase else row.stage
+                    phase = moved(row.phase, e.phase).value  # late or repeated: no move
+                    row.phase, row.stage = phase, None if phase != row.phase else row.stage
                 elif e.kind == "stage":
                     row.stage = e.stage
                 elif e.kind == "progress" and e.stage:  # "capturing graphs 12/67"
@@ -266,15 +268,14 @@ class JobStore(Notices):
         with self._write() as s:
             row = self._owned(s, agent, job_id)
             current = Status(row.status)
-            if current.final and current is not Status.LOST:
+            if current in VERDICTS:
                 return job_record(s, row)
             new = Status(result.status)
             if new not in VERDICTS:
                 raise InvalidTransition(f"a result's status is a verdict, not {new}")
-            if current is not Status.LOST:  # a lost job takes the verdict its agent brings
-                advance(current, new)
-            row.status, row.result = new.value, result.model_dump_json()
-            row.phase, row.stage = result.phase, result.stage
+            # From running, or from lost: its agent came back with the verdict it kept.
+            row.status, row.result = advance(current, new).value, result.model_dump_json()
+            row.stage = result.stage  # the phase reached is the result's (Job.reached)
             row.log_tail = json.dumps(result.log_tail[-40:])
             row.version += 1
             row.updated_at, row.lease_expires = _now(), None
@@ -295,7 +296,7 @@ class JobStore(Notices):
             status = Status(row.status)
             if status is Status.QUEUED:
                 row.status = advance(status, Status.CANCELLED).value
-                row.phase = "done"
+                row.phase = advance(Phase(row.phase), Phase.DONE).value
                 row.result = RunResult(
                     playbook=JobSpec.model_validate_json(row.spec).playbook,
                     status="cancelled",
@@ -346,7 +347,7 @@ class JobStore(Notices):
                     continue
                 spec = JobSpec.model_validate_json(row.spec)
                 row.status = advance(Status.QUEUED, Status.TIMEOUT).value
-                row.phase = "done"
+                row.phase = advance(Phase(row.phase), Phase.DONE).value
                 wanted = f" with labels {', '.join(spec.labels)}" if spec.labels else ""
                 minutes = older_than.total_seconds() / 60
                 row.result = RunResult(
@@ -390,7 +391,7 @@ class JobStore(Notices):
                         EventRow(
                             job_id=job_id,
                             kind="note",
-                            phase="lost",
+                            phase=Status.LOST.value,
                             message="the agent stopped heartbeating",
                         )
                     )

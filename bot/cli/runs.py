@@ -22,6 +22,7 @@ from runners import (
     Event,
     JobSpec,
     RunResult,
+    RunTriage,
     SpecError,
     check_spec,
     redact,
@@ -135,8 +136,9 @@ def run_command(
                 words = f"{event.stage} {event.message}"
             err.print(Text(f"[{event.phase}] {words}".rstrip()), soft_wrap=True)
 
-    triage = _triage_with(settings, quiet=as_json)
-    result = run_playbook(spec, config, show, cancel, triage=triage)
+    result = run_playbook(spec, config, show, cancel)
+    if result.first_error is not None:
+        result.triage = _triaged(result, settings, quiet=as_json)
     if as_json:
         print(json.dumps(result_json(result)))
     else:
@@ -150,21 +152,18 @@ def result_json(result: RunResult) -> dict[str, object]:
     return cleaned
 
 
-def _triage_with(settings: Settings, quiet: bool = False):  # type: ignore[no-untyped-def]
-    def triage(text: str, observed: frozenset[str]) -> dict[str, object] | None:
-        from kb import KBError, load
+def _triaged(result: RunResult, settings: Settings, quiet: bool) -> RunTriage | None:
+    """The runbook's answer for the run's first error (loading the index takes seconds)."""
+    from kb import KBError, load
 
-        if not quiet and not err.is_terminal:  # a terminal sees the spinner instead
-            err.print(Text("[triage] reading the log against the runbook"))
-        try:
-            with err.status("reading the log against the runbook", spinner="dots"):
-                found = load(settings.kb_config()).triage(text, observed=observed)
-        except (KBError, OSError) as exc:
-            err.print(Text(f"(no triage: {exc})"))
-            return None
-        return found.to_dict()
-
-    return triage
+    if not quiet and not err.is_terminal:  # a terminal sees the spinner instead
+        err.print(Text("[triage] reading the log against the runbook"))
+    try:
+        with err.status("reading the log against the runbook", spinner="dots"):
+            return result.triaged(load(settings.kb_config()).triage)
+    except (KBError, OSError) as exc:
+        err.print(Text(f"(no triage: {exc})"))
+        return None
 
 
 def _print(result: RunResult) -> None:
@@ -181,12 +180,8 @@ def _print(result: RunResult) -> None:
         say(f"phases: {phases}")
     if result.first_error:
         say(f"first error: {redact(result.first_error.signature)}")
-    if result.triage and result.triage.get("matches"):
-        top = result.triage["matches"][0]
-        word = {"match": "runbook", "likely": "likely runbook entry"}.get(
-            str(result.triage.get("verdict")), "closest runbook entry (weak)"
-        )
-        say(f"{word}: {top['title']} ({top['confidence']})")
+    if result.triage and (top := result.triage.top):
+        say(f"{result.triage.heading.lower()}: {top.title} ({top.confidence})")
     if result.next:
         nxt = result.next.fallback or ""
         say(f"next: {result.next.playbook} {nxt} ({result.next.reason})")

@@ -30,6 +30,7 @@ from runners import (
     NextStep,
     Phase,
     RunResult,
+    RunTriage,
     Status,
     redact,
 )
@@ -59,7 +60,7 @@ def _phase(value: str) -> str:
 
 def _steps(job: Job) -> str:
     steps = [s for s in STEPS if s != "image smoke" or job.spec.vl]
-    reached = job.result.phase if job.result else job.phase
+    reached = job.reached
     current = steps.index(reached) if reached in steps else (0 if job.phase == "queued" else -1)
     if job.phase in ("stopping", "cleanup", "done") and not job.result:
         current = len(steps)  # stopping: everything before was passed
@@ -114,7 +115,7 @@ def status_blocks(job: Job) -> list[Block]:
 def status_text(job: Job) -> str:
     spec = job.spec
     what = escape(f"{spec.playbook} {spec.model}")
-    return f"Job {job.id} {what}: {job.status.value} ({_phase(job.phase)})"
+    return f"Job {job.id} {what}: {job.status.value} ({_phase(job.reached)})"
 
 
 def next_value(job_id: int, step: str) -> str:
@@ -137,10 +138,10 @@ def next_steps(nxt: NextStep | None) -> list[str]:
     return [first, *[m for m in more if m != first]]
 
 
-def verdict_blocks(job: Job, triage: dict[str, Any] | None) -> list[Block]:
+def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
     """The verdict, posted once in the job's thread."""
     result = job.result or RunResult(
-        playbook=job.spec.playbook, status=job.status.value, phase=job.phase
+        playbook=job.spec.playbook, status=job.status.value, phase=job.reached
     )
     blocks: list[Block] = [
         header(f"{job.status.value.upper()}: {job.spec.playbook} {job.spec.model}")
@@ -164,18 +165,12 @@ def verdict_blocks(job: Job, triage: dict[str, Any] | None) -> list[Block]:
         blocks.append(context(*facts))
     if result.first_error:
         blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
-    if triage and triage.get("matches"):
-        top = triage["matches"][0]
-        word = {"match": "Runbook match", "likely": "Likely runbook entry"}.get(
-            str(triage.get("verdict")), "Closest runbook entry (weak)"
-        )
-        actions = "\n".join(
-            f"{n}. {escape(str(a))}" for n, a in enumerate(top.get("actions", [])[:4], 1)
-        )
+    if triage and (top := triage.top):
+        actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(top.actions[:4], 1))
         blocks.append(  # an agent's own triage is its word, not ours: escaped like the rest
             section(
-                f"*{word}: {escape(str(top['title']))}* ({escape(str(top['confidence']))}, "
-                f"entry `{escape(str(top['entry_id']))}`)\n{actions}"
+                f"*{triage.heading}: {escape(top.title)}* ({escape(top.confidence)}, "
+                f"entry `{escape(top.entry_id)}`)\n{actions}"
             )
         )
     env = _environment(result.environment)
@@ -238,7 +233,7 @@ def agents_blocks(rows: Sequence[tuple[Agent, Job | None]], lease_s: float) -> l
         )
         doing = (
             f"job {job.id} ({escape(job.spec.playbook)} {escape(job.spec.model)}, "
-            f"{_phase(job.phase)})"
+            f"{_phase(job.reached)})"
             if job
             else "idle"
         )

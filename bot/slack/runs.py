@@ -23,7 +23,17 @@ from bot.render import run_blocks
 from bot.settings import Settings
 from bot.slack.deliveries import Deliveries
 from bot.slack.text import escape
-from runners import Job, JobSpec, JobStore, Playbook, SpecError, check_spec, parse_command, usage
+from runners import (
+    Job,
+    JobSpec,
+    JobStore,
+    Playbook,
+    RunTriage,
+    SpecError,
+    check_spec,
+    parse_command,
+    usage,
+)
 
 log = logging.getLogger("ascend_oncall.runs")
 
@@ -263,12 +273,10 @@ class Reporter:
             return False
         return True
 
-    def _triage(self, job: Job) -> dict[str, Any] | None:
-        assert job.result is not None and job.result.first_error is not None
-        text = "\n".join(job.result.first_error.lines or [job.result.first_error.signature])
+    def _triage(self, job: Job) -> RunTriage | None:
+        assert job.result is not None
         try:
-            observed = frozenset(job.result.facts)  # what the runner saw, not just the log
-            return self.jobs.oncall.triager.triage(text, observed=observed).to_dict()
+            return job.result.triaged(self.jobs.oncall.triager.triage)
         except Exception:  # a verdict without a runbook match beats no verdict
             log.exception("triage of job %s failed", job.id)
             return None

@@ -27,7 +27,6 @@ from kb import Triager
 from runners import Budgets, Event, JobSpec, RunnerConfig, RunResult, run_playbook
 from runners import server as server_module
 from runners.logwatch import LogFollower
-from runners.playbook import Triage
 from runners.server import Server, group_members
 from runners.spec import Playbook
 from tests.real_vllm.tiny_model import make_tiny_model
@@ -169,7 +168,6 @@ def run(
     args: tuple[str, ...],
     playbook: Playbook = "smoke",
     fallback: str | None = None,
-    triage: Triage | None = None,
 ) -> Run:
     events: list[Event] = []
     before = len(launched)
@@ -177,7 +175,6 @@ def run(
         JobSpec(playbook=playbook, model=str(model), args=args, fallback=fallback),
         config,
         events.append,
-        triage=triage,
     )
     done = Run(result, events, launched[before:])
     # Whatever the verdict, the host is left as it was: no process of the server's group, no
@@ -244,10 +241,7 @@ def test_false_ready_head_dim_16_fails_on_the_first_request_and_points_to_eager(
 ) -> None:
     # Graph mode (the default /smoke): ready and /health 200, then the first request is a 500
     # and the server exits 0 on its own.
-    def triage(text: str, observed: frozenset[str]) -> dict[str, object]:
-        return triager.triage(text, observed=observed).to_dict()
-
-    run_ = run(config, launched, models.head_dim_16, TINY, triage=triage)
+    run_ = run(config, launched, models.head_dim_16, TINY)
     result = run_.result
     assert result.status == "failed", run_.explain()
     assert result.phase == "text smoke"
@@ -264,9 +258,11 @@ def test_false_ready_head_dim_16_fails_on_the_first_request_and_points_to_eager(
     # The runner saw ready, then the first request kill the engine: that is the false-ready
     # entry, whatever the last error names, and the first error is still what is quoted.
     assert result.facts == ["@first-request-crash"], run_.explain()
-    assert result.triage is not None and result.triage["verdict"] == "match", result.triage
-    top = result.triage["matches"][0]
-    assert top["entry_id"] == "false-ready-startup-succeeds-but-first-request-crashes", top
+    triage = result.triaged(triager.triage)  # as the CLI and the bot both ask it
+    assert triage is not None and triage.verdict == "match", triage
+    assert triage.top and triage.top.entry_id == (
+        "false-ready-startup-succeeds-but-first-request-crashes"
+    ), triage
 
 
 def test_false_ready_in_eager_mode_too_is_a_model_or_backend_problem(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runners import Event, JobSpec, RunnerConfig, RunResult, run_playbook
+from kb import Triage
+from runners import Event, JobSpec, RunnerConfig, RunResult, RunTriage, run_playbook
 from runners.server import group_members, launch
 from tests.runners.conftest import FAKE_CMD
 
@@ -129,13 +130,12 @@ def test_the_runner_tells_triage_it_saw_ready_then_the_first_request_fail(
 ) -> None:
     asked: list[tuple[str, frozenset[str]]] = []
 
-    def triage(text: str, observed: frozenset[str]) -> dict[str, object]:
+    def triage(text: str, observed: frozenset[str]) -> Triage:
         asked.append((text, observed))
-        return {"verdict": "match", "matches": []}
+        return Triage("no_match", None, ())
 
-    result = run_playbook(
-        JobSpec(playbook="smoke", model="fake/false-ready-fia"), runner_config, triage=triage
-    )
+    result = run_playbook(JobSpec(playbook="smoke", model="fake/false-ready-fia"), runner_config)
+    assert result.triaged(triage) == RunTriage(verdict="no_match")
     assert result.status == "failed"
     assert result.facts == ["@first-request-crash"]
     assert any(

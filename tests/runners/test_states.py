@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from runners import InvalidTransition, Phase, Status
-from runners.states import PHASE_MOVES, STATUS_MOVES, advance
+from runners.states import PHASE_MOVES, STATUS_MOVES, VERDICTS, advance, moved
 
 
 @pytest.mark.parametrize(
@@ -30,9 +30,12 @@ def test_verdicts_are_final_and_a_job_reaches_one_only_by_running() -> None:
     finals = [s for s in Status if s.final]
     assert set(finals) == {"passed", "failed", "timeout", "cancelled", "blocked", "lost"}
     for final in finals:
-        assert not STATUS_MOVES[final]
+        assert STATUS_MOVES[final] <= set(VERDICTS)  # lost may still take its verdict
         with pytest.raises(InvalidTransition):
             advance(final, Status.RUNNING)
+    for verdict in VERDICTS:
+        assert not STATUS_MOVES[verdict]
+    assert advance(Status.LOST, Status.PASSED) is Status.PASSED  # its agent came back
     with pytest.raises(InvalidTransition):
         advance(Status.QUEUED, Status.PASSED)  # no verdict without a run
     assert advance(Status.QUEUED, Status.CANCELLED) is Status.CANCELLED
@@ -49,3 +52,10 @@ def test_every_phase_can_reach_done_and_stopping_always_cleans_up() -> None:
         assert Phase.DONE in seen, f"{start} cannot finish"
     assert PHASE_MOVES[Phase.STOPPING] == {Phase.CLEANUP}
     assert PHASE_MOVES[Phase.CLEANUP] == {Phase.DONE}
+
+
+def test_a_reported_phase_moves_only_as_the_table_allows() -> None:
+    assert moved("preflight", "starting") is Phase.STARTING
+    assert moved("text smoke", "starting") is Phase.SMOKE_TEXT  # late: no move back
+    assert moved("starting", "starting") is Phase.STARTING  # a repeated event
+    assert moved("starting", "<!channel> rm -rf") is Phase.STARTING  # not a phase: no move

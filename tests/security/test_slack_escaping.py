@@ -144,7 +144,9 @@ def test_a_jobs_model_phase_and_agent_report_reach_slack_escaped(
     _assert_escaped(texts)
     assert any(ESCAPED in t for t in texts), "the model is shown, escaped"
     phases = {c.args["text"].rsplit("(", 1)[1] for c in calls}
-    assert phases == {"queued)", "unknown phase)"}, "only the enum's phases are shown"
+    # Only the enum's phases are shown: the agent's made-up phase moved nothing (the job
+    # stayed in preflight), and its result's is "unknown phase".
+    assert phases == {"queued)", "preflight)", "unknown phase)"}, phases
 
 
 def test_refusals_quoting_what_was_typed_are_escaped(rig: Rig, fake_slack: FakeSlack) -> None:
