@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core import layout
 from kb import Match, Triage
-
-MAX_OTHERS = 3
-MIN_OTHER_SCORE = 0.05  # below this an entry shares nothing with the paste: naming it is noise
 
 
 @dataclass(frozen=True)
@@ -30,9 +28,7 @@ class TriageAnswer:
 
     def others(self) -> tuple[Match, ...]:
         """Candidates besides the answer worth naming: "maybe" entries for a no_match."""
-        named = self.triage.verdict in ("match", "likely")
-        rest = self.triage.matches[1:] if named else self.triage.matches
-        return tuple(m for m in rest[:MAX_OTHERS] if m.score >= MIN_OTHER_SCORE)
+        return layout.others(self.triage)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.core import wording
 from bot.core.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from bot.core.layout import Part, triage_parts
 from bot.slack.text import escape as escape  # re-exported: what every renderer uses
 from bot.slack.text import mention
 from kb import Match
@@ -103,72 +104,43 @@ def _candidates(matches: tuple[Match, ...]) -> str:
     return "\n".join(f"• {escape(m.title)} ({m.confidence}, {m.score:.2f})" for m in matches)
 
 
+def _part_blocks(part: Part, asked: list[str]) -> list[Block]:
+    if part.kind == "head":
+        return [header(part.title)]
+    if part.kind == "meta":
+        return [
+            context(" · ".join([part.title, wording.ENTRY_ID.format(id=part.entry_id), *asked]))
+        ]
+    if part.kind == "body":
+        return ([context(*asked)] if asked else []) + [section(part.title)]
+    if part.kind == "cause":
+        cause = code(list(part.lines)) if part.lines else wording.NO_SIGNATURE
+        return [section(f"*{part.title}*\n{cause}")]
+    if part.kind == "evidence":
+        return [section(f"*{part.title}*\n{code(list(part.lines))}")]
+    if part.kind == "confirm":
+        return [section(f"*{part.title}*\n" + "\n".join(f"• {escape(c)}" for c in part.lines))]
+    if part.kind == "actions":
+        return _actions_sections(f"*{part.title}*", part.lines)
+    if part.kind == "candidates":
+        return [section(f"*{part.title}*\n{_candidates(part.matches)}")]
+    return [context(*(escape(n) for n in part.lines))]
+
+
 def _triage_blocks(answer: TriageAnswer, run_button: bool) -> list[Block]:
     result, value = answer.triage, str(answer.answer_id)
-    cause = code([result.signature]) if result.signature else wording.NO_SIGNATURE
     asked = [wording.ASKED_BY.format(who=mention(answer.asked_by))] if answer.asked_by else []
-    notes = [escape(n) for n in (*result.notes, *answer.notes)]
-    if result.verdict == "match":
-        top = result.matches[0]
-        blocks = [
-            header(wording.MATCH_HEAD.format(title=top.title)),
-            context(
-                " · ".join(
-                    [
-                        wording.CONFIDENCE.format(confidence=top.confidence, score=top.score),
-                        wording.ENTRY_ID.format(id=top.entry_id),
-                        *asked,
-                    ]
-                )
-            ),
-            section(f"*{wording.ROOT_CAUSE}*\n{cause}"),
-        ]
-        evidence = [e for e in top.evidence if e != result.signature]
-        if evidence:
-            blocks.append(section(f"*{wording.EVIDENCE}*\n{code(evidence)}"))
-        blocks += _actions_sections(f"*{wording.ACTIONS}*", top.actions)
-        if answer.others():
-            blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
-        buttons = [
-            button(wording.HELPFUL, HELPFUL_ACTION, value, "primary"),
-            button(wording.NOT_THIS, NOT_THIS_ACTION, value),
-        ]
-    elif result.verdict == "likely":
-        top = result.matches[0]
-        blocks = [
-            header(wording.LIKELY_HEAD.format(title=top.title)),
-            context(
-                " · ".join(
-                    [
-                        wording.LIKELY_BODY.format(score=top.score),
-                        wording.ENTRY_ID.format(id=top.entry_id),
-                        *asked,
-                    ]
-                )
-            ),
-            section(f"*{wording.ROOT_CAUSE}*\n{cause}"),
-            section(f"*{wording.CONFIRM}*\n" + "\n".join(f"• {escape(c)}" for c in result.confirm)),
-        ]
-        blocks += _actions_sections(f"*{wording.LIKELY_ACTIONS}*", top.actions)
-        if answer.others():
-            blocks.append(section(f"*{wording.OTHERS}*\n{_candidates(answer.others())}"))
+    blocks = [b for part in triage_parts(result, answer.notes) for b in _part_blocks(part, asked)]
+    if result.verdict in ("match", "likely"):
         buttons = [
             button(wording.HELPFUL, HELPFUL_ACTION, value, "primary"),
             button(wording.NOT_THIS, NOT_THIS_ACTION, value),
         ]
     else:
-        blocks = [header(wording.NO_MATCH_HEAD)]
-        if asked:
-            blocks.append(context(*asked))
-        blocks += [section(wording.NO_MATCH_BODY), section(f"*{wording.ROOT_CAUSE}*\n{cause}")]
-        if answer.others():
-            blocks.append(section(f"*{wording.MAYBES}*\n{_candidates(answer.others())}"))
         buttons = [button(wording.PICK_ENTRY, NOT_THIS_ACTION, value)]
     if run_button:
         run = json.dumps({"answer": answer.answer_id, "model": answer.model or ""})
         buttons.append(button(wording.RUN_ON_HOST, RUN_FORM_ACTION, run))
-    if notes:
-        blocks.append(context(*notes))
     blocks.append({"type": "actions", "block_id": "feedback", "elements": buttons})
     return blocks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.core import wording
 from bot.core.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
+from bot.core.layout import Part, triage_parts
 from kb import Match
 
 _INDENT = "    "
@@ -26,47 +27,32 @@ def _candidates(matches: tuple[Match, ...]) -> list[str]:
     return [f"  • {m.title} ({m.confidence}, {m.score:.2f})  [{m.entry_id}]" for m in matches]
 
 
+def _part(part: Part) -> list[str]:
+    if part.kind in ("head", "body"):
+        return [part.title]
+    if part.kind == "meta":
+        return [f"{part.title} · {wording.ENTRY_ID.format(id=part.entry_id).replace('`', '')}"]
+    if part.kind == "cause":
+        return [f"{part.title}:", *(f"  {line}" for line in part.lines or [wording.NO_SIGNATURE])]
+    if part.kind == "evidence":
+        return [f"{part.title}:", *(f"  {line}" for line in part.lines)]
+    if part.kind == "confirm":
+        return [f"{part.title}:", *(f"  • {_md(line)}" for line in part.lines)]
+    if part.kind == "actions":
+        return [f"{part.title}:", *_actions(part.lines)]
+    if part.kind == "candidates":
+        return [f"{part.title}:", *_candidates(part.matches)]
+    return [f"note: {n}" for n in part.lines]
+
+
 def _triage(answer: TriageAnswer) -> list[str]:
-    result = answer.triage
-    cause = [f"  {result.signature}"] if result.signature else [f"  {wording.NO_SIGNATURE}"]
-    if result.verdict == "match":
-        top = result.matches[0]
-        out = [
-            wording.MATCH_HEAD.format(title=top.title),
-            wording.CONFIDENCE.format(confidence=top.confidence, score=top.score)
-            + f" · {wording.ENTRY_ID.format(id=top.entry_id).replace('`', '')}",
-            f"{wording.ROOT_CAUSE}:",
-            *cause,
-        ]
-        evidence = [e for e in top.evidence if e != result.signature]
-        if evidence:
-            out += [f"{wording.EVIDENCE}:", *(f"  {e}" for e in evidence)]
-        out += [f"{wording.ACTIONS}:", *_actions(top.actions)]
-        if answer.others():
-            out += [f"{wording.OTHERS}:", *_candidates(answer.others())]
-        hint = "/helpful, or /notthis to pick the right entry"
-    elif result.verdict == "likely":
-        top = result.matches[0]
-        out = [
-            wording.LIKELY_HEAD.format(title=top.title),
-            wording.LIKELY_BODY.format(score=top.score)
-            + f" · {wording.ENTRY_ID.format(id=top.entry_id).replace('`', '')}",
-            f"{wording.ROOT_CAUSE}:",
-            *cause,
-            f"{wording.CONFIRM}:",
-            *(f"  • {_md(c)}" for c in result.confirm),
-            f"{wording.LIKELY_ACTIONS}:",
-            *_actions(top.actions),
-        ]
-        if answer.others():
-            out += [f"{wording.OTHERS}:", *_candidates(answer.others())]
-        hint = "/helpful, or /notthis to pick the right entry"
-    else:
-        out = [wording.NO_MATCH_HEAD, wording.NO_MATCH_BODY, f"{wording.ROOT_CAUSE}:", *cause]
-        if answer.others():
-            out += [f"{wording.MAYBES}:", *_candidates(answer.others())]
-        hint = "/notthis to pick the right entry"
-    out += [f"note: {n}" for n in (*result.notes, *answer.notes)]
+    out = [line for part in triage_parts(answer.triage, answer.notes) for line in _part(part)]
+    named = answer.triage.verdict in ("match", "likely")
+    hint = (
+        "/helpful, or /notthis to pick the right entry"
+        if named
+        else "/notthis to pick the right entry"
+    )
     out.append(f"(answer {answer.answer_id}: {hint})")
     return out
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.core import wording
+from bot.core.layout import Part, triage_parts
 from kb import Match, Report, Triage
 
 _STYLE = {"high": "bold green", "medium": "yellow", "low": "dim"}
-_WORTH_NAMING = 0.05  # candidates below this are noise, not "maybe"
 
 
 def _actions(match: Match) -> RenderableType:
@@ -19,47 +22,39 @@ def _actions(match: Match) -> RenderableType:
     return Markdown(numbered)
 
 
-def triage_view(result: Triage) -> RenderableType:
-    parts: list[RenderableType] = []
-    if result.signature:
-        parts.append(Text.assemble(("Root cause: ", "bold"), result.signature[:300]))
-    for note in result.notes:
-        parts.append(Text(f"Note: {note}", style="italic yellow"))
-    if result.verdict == "match":
-        best = result.matches[0]
-        parts.append(
-            Text.assemble(
-                ("Runbook: ", "bold"),
-                best.title,
-                "  ",
-                (f"{best.confidence} ({best.score:.2f})", _STYLE[best.confidence]),
-            )
-        )
-        for line in best.evidence:
-            parts.append(Text(f"  > {line}", style="cyan"))
-        parts.append(_actions(best))
-        others, title = result.matches[1:], "Other candidates"
-    elif result.verdict == "likely":
-        best = result.matches[0]
-        parts.append(
-            Text.assemble(
-                ("Likely: ", "bold yellow"), best.title, "  ", (f"({best.score:.2f})", "yellow")
-            )
-        )
-        parts.append(Text("It is this entry if the log also shows:", style="bold"))
-        for symptom in result.confirm:
-            parts.append(Text(f"  • {symptom}"))
-        parts.append(_actions(best))
-        others, title = result.matches[1:], "Other candidates"
-    else:
-        parts.append(Text("No runbook entry matches this.", style="bold red"))
-        others, title = result.matches[:3], "Maybe"
-    others = tuple(m for m in others if m.score >= _WORTH_NAMING)
-    if others:
-        table = Table(title=title, show_header=False, box=None)
-        for m in others:
+_HEAD_STYLE = {"match": "bold green", "likely": "bold yellow"}
+
+
+def _part(part: Part, verdict: str) -> Sequence[RenderableType]:
+    if part.kind == "head":
+        return [Text(part.title, style=_HEAD_STYLE.get(verdict, "bold red"))]
+    if part.kind == "meta":
+        return [Text(f"{part.title} · entry {part.entry_id}", style=_STYLE[part.confidence])]
+    if part.kind == "body":
+        return [Text(part.title, style="dim")]
+    if part.kind == "cause":
+        cause = part.lines[0][:300] if part.lines else wording.NO_SIGNATURE
+        return [Text.assemble((f"{part.title}: ", "bold"), cause)]
+    if part.kind == "evidence":
+        return [Text(f"{part.title}:", style="bold")] + [
+            Text(f"  > {line}", style="cyan") for line in part.lines
+        ]
+    if part.kind == "confirm":
+        return [Text(f"{part.title}:", style="bold")] + [Text(f"  • {c}") for c in part.lines]
+    if part.kind == "actions":
+        numbered = "\n".join(f"{n}. {a}" for n, a in enumerate(part.lines, start=1))
+        return [Text(f"{part.title}:", style="bold"), Markdown(numbered)]
+    if part.kind == "candidates":
+        table = Table(title=part.title, show_header=False, box=None)
+        for m in part.matches:
             table.add_row(f"{m.score:.2f}", Text(m.confidence, _STYLE[m.confidence]), m.title)
-        parts.append(table)
+        return [table]
+    return [Text(f"Note: {note}", style="italic yellow") for note in part.lines]
+
+
+def triage_view(result: Triage) -> RenderableType:
+    """The answer as Slack and the console say it (bot.core.layout), for a terminal."""
+    parts = [r for part in triage_parts(result) for r in _part(part, result.verdict)]
     heading = {"match": "match", "likely": "likely"}.get(result.verdict, "no match")
     return Panel(Group(*parts), title=f"triage: {heading}", title_align="left")
 

@@ -110,3 +110,39 @@ def test_a_likely_answer_names_the_entry_says_it_is_unsure_and_what_would_confir
         assert "AclmdlRICaptureEnd" in text and "Prefer AIV" in text
         assert wording.NO_MATCH_HEAD not in text
     assert blocks.fallback_text(answer).startswith("Likely:")
+
+
+def test_slack_the_console_and_the_terminal_say_the_same_things_in_the_same_order() -> None:
+    from rich.console import Console
+
+    from bot.render.terminal import triage_view
+
+    top = Match(
+        "e1", "ACL graph capture fails", 0.91, "high", ("line A",), ("step one", "step two")
+    )
+    others = (Match("e2", "Second entry", 0.3, "low", (), ()),)
+    for verdict in ("match", "likely", "no_match"):
+        matches = (top, *others) if verdict != "no_match" else others
+        triage = Triage(verdict, "RuntimeError: boom", matches, ("a note",), confirm=("symptom",))
+        answer = TriageAnswer(triage, 7)
+        console = Console(width=200, record=True)
+        console.print(triage_view(triage))
+        shown = {
+            "slack": json.dumps(blocks.render(answer), ensure_ascii=False),
+            "console": plain.render(answer),
+            "terminal": console.export_text(),
+        }
+        said = [
+            wording.NO_MATCH_HEAD if verdict == "no_match" else "ACL graph capture fails",
+            "RuntimeError: boom",
+            "a note",
+        ]
+        if verdict != "no_match":
+            said[1:1] = ["e1"]
+            said[-1:-1] = ["step one", "step two", "Second entry"]
+        else:
+            said[-1:-1] = ["Second entry"]
+        for medium, text in shown.items():
+            where = [text.find(s) for s in said]
+            assert -1 not in where, (verdict, medium, said, where)
+            assert where == sorted(where), (verdict, medium, "in the same order")

@@ -73,7 +73,7 @@ def test_no_match_is_said_honestly(tmp_path: Path) -> None:
     as_json = json.loads(runner.invoke(app, ["triage", str(log), "--json"]).stdout)
     assert as_json["verdict"] == "no_match"
     text = runner.invoke(app, ["triage", str(log)], env={"COLUMNS": "200"}).stdout
-    assert "No runbook entry matches this." in text
+    assert "No runbook entry matches this" in text
 
 
 def test_jsonl_answers_every_line_in_order_and_bad_lines_get_an_error(tmp_path: Path) -> None:
