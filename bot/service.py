@@ -23,7 +23,7 @@ from bot.slack.deliveries import Deliveries
 from bot.slack.http import listen, server, web_app
 from bot.slack.runs import Dispatcher, Reporter
 from bot.slack.socket import connect
-from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load
+from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load, parse
 from runners import JobStore, job_registry, open_jobs, reap_leases, router
 
 log = logging.getLogger("ascend_oncall")
@@ -32,20 +32,28 @@ MANIFEST = Path(__file__).parent / "data" / "slack-manifest.yml"
 MANIFEST_URL = "https://oncall.example.com/slack/events"
 
 
-def open_oncall(settings: Settings) -> Oncall:
-    """The core over the configured database and runbooks (the model is loaded once)."""
+def open_oncall(settings: Settings, background: bool = False) -> Oncall:
+    """The core over the configured database and runbooks (the model is loaded once).
+    With `background` (serve), the runbooks are checked now and the index and model are
+    made in a thread, so Slack is answered from the first second."""
     store = open_store(settings.database_url)
     config = settings.kb_config()
+    if background:
+        parse(config.runbooks)  # a broken runbook stops the start, with its file and line
     # People asking at once share one forward pass of the model.
     embedder = BatchingEmbedder(
         SentenceTransformerEmbedder(config.model_path, config.model_setting)
     )
-    embedder.embed(["warm up"])  # load the model now, not on the first question
 
     def make(examples: tuple[Example, ...]) -> Triager:
-        return load(config, embedder=embedder, examples=examples)
+        triager = load(config, embedder=embedder, examples=examples)
+        # Queries run on the model's ONNX copy: open it now, not on the first question.
+        # (The sentence-transformers model itself, torch and all, loads only to embed an
+        # index that is not in the cache yet.)
+        triager.index.embedder.embed(["warm up"])
+        return triager
 
-    return Oncall(make, store)
+    return Oncall(make, store, background=background)
 
 
 def manifest(url: str | None = None, socket_mode: bool = False) -> str:
@@ -93,6 +101,22 @@ def housekeeping(jobs: Deliveries, stop: threading.Event, every_s: float = 30.0)
             log.exception("housekeeping failed")
 
 
+def health_of(oncall: Oncall, mode: str, connected: bool = True) -> dict[str, object]:
+    """What /healthz says: the database answers, Slack is connected, and the triager is
+    ready (`"triager": "loading"` while the index and model are made at start)."""
+    try:
+        oncall.store.examples_version()
+    except Exception as exc:  # the database went away: say so, do not crash the probe
+        return {"ok": False, "mode": mode, "error": str(StoreError(str(exc)))}
+    if not connected:
+        return {"ok": False, "mode": mode, "error": "the Socket Mode connection is down"}
+    if oncall.loading:  # acks go out meanwhile; a triage waits for it
+        return {"ok": True, "mode": mode, "triager": "loading"}
+    if oncall.failed is not None:
+        return {"ok": False, "mode": mode, "error": str(oncall.failed)}
+    return {"ok": True, "mode": mode, "triager": "ready", "entries": len(oncall.entries())}
+
+
 def front(
     slack: App | None, health: Callable[[], dict[str, object]], runs: JobStore | None
 ) -> FastAPI:
@@ -116,13 +140,8 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     handler = None
 
     def health() -> dict[str, object]:
-        try:
-            oncall.store.examples_version()
-        except Exception as exc:  # the database went away: say so, do not crash the probe
-            return {"ok": False, "mode": mode, "error": str(StoreError(str(exc)))}
-        if handler is not None and not handler.client.is_connected():
-            return {"ok": False, "mode": mode, "error": "the Socket Mode connection is down"}
-        return {"ok": True, "mode": mode, "entries": len(oncall.entries())}
+        connected = handler is None or handler.client.is_connected()
+        return health_of(oncall, mode, connected)
 
     sock = listen(settings.host, settings.port)
     host, port = sock.getsockname()[:2]

@@ -110,10 +110,12 @@ def _model_or_cache(cache_dir: Path | None, exc: OSError) -> str:
     )
 
 
-def _oncall(settings: Settings) -> Oncall:
+def _oncall(settings: Settings, background: bool = False) -> Oncall:
     from bot.service import open_oncall
 
     try:
+        if background:  # serve: Slack is answered while the index and model load
+            return open_oncall(settings, background=True)
         with err.status(LOADING):
             return open_oncall(settings)
     except (BotError, KBError) as exc:
@@ -134,7 +136,7 @@ def _serve(settings: Settings) -> None:
     try:
         check_slack(settings)
         check_token(settings)  # a wrong token fails now, not after the model has loaded
-        serve(settings, _oncall(settings))
+        serve(settings, _oncall(settings, background=True))
     except (BotError, OSError) as exc:
         raise fail(str(exc)) from exc
 

@@ -36,12 +36,55 @@ def digest(text: str, signature: str | None, evidence: Sequence[str]) -> str:
 
 
 class Oncall:
-    def __init__(self, make_triager: TriagerFactory, store: Store) -> None:
+    """The commands over one triager. With `background`, the triager (the index and the
+    embedding model: seconds) is made in a thread of its own, so a bot can take Slack's
+    requests and ack them at once; what needs the triager waits for it."""
+
+    def __init__(
+        self, make_triager: TriagerFactory, store: Store, background: bool = False
+    ) -> None:
         self._make = make_triager
         self.store = store
         self._lock = threading.Lock()
         self._version = store.examples_version()
-        self._triager = make_triager(self._examples())
+        self._loaded = threading.Event()
+        self._failed: KBError | None = None
+        self._made: Triager | None = None
+        if background:
+            threading.Thread(target=self._load, name="triager", daemon=True).start()
+        else:
+            self._load()
+            if self._failed is not None:
+                raise self._failed
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._made = self._make(self._examples())
+            log.info("runbook index and model ready in %.1f s", time.perf_counter() - started)
+        except KBError as exc:
+            self._failed = exc
+            log.error("the triager could not be made: %s", exc)
+        except Exception as exc:  # a bug or a broken model file: say it, never hang a caller
+            self._failed = KBError(f"the triager could not be made: {type(exc).__name__}: {exc}")
+            log.exception("the triager could not be made")
+        finally:
+            self._loaded.set()
+
+    @property
+    def loading(self) -> bool:
+        return not self._loaded.is_set()
+
+    @property
+    def failed(self) -> KBError | None:
+        return self._failed
+
+    @property
+    def _triager(self) -> Triager:
+        self._loaded.wait()
+        if self._made is None:
+            raise self._failed or KBError("the triager is not there")
+        return self._made
 
     @property
     def triager(self) -> Triager:
@@ -67,6 +110,8 @@ class Oncall:
             result = self.triager.triage(text)
         except InputError as exc:
             return Notice(wording.CANNOT_READ.format(reason=exc), problem=True)
+        except KBError as exc:  # the index could not be made: say so, every time
+            return Notice(wording.NO_TRIAGER.format(reason=exc), problem=True)
         TRIAGE_SECONDS.observe(time.perf_counter() - started)
         ANSWERS.labels(verdict=result.verdict, source=source).inc()
         top = result.matches[0] if result.matches else None
@@ -94,7 +139,10 @@ class Oncall:
         return RunbookAnswer(words.strip(), tuple(found), entries)
 
     def looks_like_error(self, text: str) -> bool:
-        return self.triager.looks_like_error(text)
+        try:
+            return self.triager.looks_like_error(text)
+        except KBError:
+            return False  # nothing to answer with: not worth a reply unasked
 
     def feedback(self, answer_id: int, user: str, vote: str, entry_id: str | None = None) -> Notice:
         """Store a vote; "helpful" confirms the answer's entry, "not_this" names another."""
@@ -132,7 +180,7 @@ class Oncall:
             known = {e.id for e in self._triager.index.entries}
             examples = tuple(e for e in self._examples() if e.entry_id in known)
             try:
-                self._triager = self._make(examples)
+                self._made = self._make(examples)
             except KBError as exc:  # e.g. the runbook on disk was broken mid-edit: keep serving
                 log.warning("kept the current index; rebuilding it failed: %s", exc)
             self._version = version

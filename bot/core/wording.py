@@ -49,6 +49,7 @@ RUNBOOK_NONE = "No runbook entry mentions “{query}”. `/runbook` alone lists 
 
 TRUNCATED = "(cut here: too long for one message)"
 CANNOT_READ = "I could not read that: {reason}"
+NO_TRIAGER = "I cannot triage right now: {reason}. Whoever runs the bot can see why in its log."
 TOO_SLOW = "This paste took too long to read; paste the part around the first error."
 USAGE_TRIAGE = (
     "Usage: `/triage <error line or log>`. For a long log, upload it as a file and mention "

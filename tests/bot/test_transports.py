@@ -132,12 +132,14 @@ def test_serve_runs_http_mode_as_a_real_process(
 ) -> None:
     env = _env(fake_slack, tmp_path, cache_dir, SLACK_SIGNING_SECRET=SIGNING_SECRET)
     with _serve(env, tmp_path) as base:
-        assert httpx.get(f"{base}/healthz").json()["mode"] == "http"
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["mode"] == "http" and health["triager"] in ("loading", "ready")
         body = p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1")
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
         assert httpx.post(f"{base}/slack/events", content=body, headers=headers).status_code == 200
         post = fake_slack.wait_for("chat.postMessage")[0].args
         assert "MLA attention runtime failures after ready" in post["text"]
+        assert httpx.get(f"{base}/healthz").json()["triager"] == "ready"
 
 
 @pytest.mark.slow
