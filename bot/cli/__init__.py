@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from bot.cli.common import BIG_LOG, err, fail, load_settings, out
+from bot.cli.common import BIG_LOG, HostOption, PortOption, err, fail, load_settings, out
 from bot.cli.help import PlainHelp
 from bot.errors import BotError
 from bot.render.terminal import report_view, search_view, splits_view, triage_view
@@ -154,12 +154,8 @@ def _console(settings: Settings) -> None:
 
 @app.command("serve")
 def serve_command(
-    port: Annotated[
-        int | None, typer.Option(metavar="PORT", help="HTTP port (default ONCALL_PORT, 3000).")
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(metavar="ADDRESS", help="Address to bind (default ONCALL_HOST).")
-    ] = None,
+    port: PortOption = None,
+    host: HostOption = None,
 ) -> None:
     """The Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP at /slack/events."""
     settings = load_settings()

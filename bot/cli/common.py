@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -12,6 +14,14 @@ from bot.settings import Settings
 out = Console()
 err = Console(stderr=True)
 BIG_LOG = 1_000_000  # bytes: past this, reading takes long enough to say so
+
+# Where a server command listens (serve, coordinator).
+PortOption = Annotated[
+    int | None, typer.Option(metavar="PORT", help="HTTP port (default ONCALL_PORT, 3000).")
+]
+HostOption = Annotated[
+    str | None, typer.Option(metavar="ADDRESS", help="Address to bind (default ONCALL_HOST).")
+]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -15,7 +15,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from bot.cli.common import err, fail, load_settings, out
+from bot.cli.common import HostOption, PortOption, err, fail, load_settings, out
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
@@ -213,12 +213,8 @@ def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
 @coordinator_app.callback()
 def coordinator(
     ctx: typer.Context,
-    port: Annotated[
-        int | None, typer.Option(metavar="PORT", help="HTTP port (default ONCALL_PORT, 3000).")
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(metavar="ADDRESS", help="Address to bind (default ONCALL_HOST).")
-    ] = None,
+    port: PortOption = None,
+    host: HostOption = None,
 ) -> None:
     """Serve the agents' API at /api/runners/v1 (and /healthz) until interrupted."""
     if ctx.invoked_subcommand is not None:
