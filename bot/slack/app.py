@@ -184,6 +184,9 @@ def check_token(settings: Settings, client: WebClient | None = None) -> str | No
     """The bot's user id, once Slack has accepted the token (auth.test); else
     SlackSetupError saying why (`serve` asks before it loads the model)."""
     client = client or web_client(settings)
+    sdk_log = logging.getLogger("slack_sdk")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # its own ERROR lines would come before ours, unclear
     try:
         user_id: str | None = client.auth_test().get("user_id")
     except SlackApiError as exc:
@@ -194,6 +197,8 @@ def check_token(settings: Settings, client: WebClient | None = None) -> str | No
         raise SlackSetupError(
             f"cannot reach Slack at {settings.slack_api_url} (SLACK_API_URL): {reason}"
         ) from exc
+    finally:
+        sdk_log.setLevel(level)
     return user_id
 
 

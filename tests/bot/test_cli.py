@@ -504,3 +504,21 @@ def test_the_shell_completes_the_playbooks_of_run() -> None:
     }
     done = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.split() == ["smoke", "eager", "fallback"], done.stdout + done.stderr
+
+
+def test_serve_against_an_unreachable_slack_says_one_clear_line(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).with_name("ascend-oncall"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONCALL_"))}
+    env |= {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "secret",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # nothing listens on port 9
+        "ONCALL_DATABASE_URL": f"sqlite:///{tmp_path / 'oncall.db'}",
+    }
+    done = subprocess.run(
+        [exe, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith("error: cannot reach Slack"), lines
