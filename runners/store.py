@@ -301,7 +301,7 @@ class JobStore(Notices):
                     playbook=JobSpec.model_validate_json(row.spec).playbook,
                     status="cancelled",
                     phase="queued",
-                    verdict=f"cancelled before it started{f' by <@{by}>' if by else ''}",
+                    verdict=f"cancelled before it started{f' by {by}' if by else ''}",
                 ).model_dump_json()
             elif status is Status.RUNNING:
                 row.cancel_requested = True

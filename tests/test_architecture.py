@@ -116,6 +116,7 @@ def test_bot_uses_only_the_runners_face_and_runners_know_no_slack() -> None:
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("runners.") for a in node.names), path
     for path in (ROOT / "runners").rglob("*.py"):
+        assert "<@" not in path.read_text(), f"{path}: Slack markup is the bot's to write"
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []
