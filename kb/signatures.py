@@ -59,6 +59,20 @@ def _find_word_start(line: str, fragment: str, pos: int) -> int:
     return -1
 
 
+# A run of three or more quoted items is a list of allowed values ("Must be one of ['awq',
+# 'fp8', ...]", argparse's "choose from 'a', 'b', 'c'"): it names every option, so none of
+# them is what failed. Each item is bounded and the separator unambiguous: linear.
+_QUOTED = r"""(?:'[^'\n]{1,40}'|"[^"\n]{1,40}")"""
+_CHOICES = re.compile(rf"{_QUOTED}(?:\s*,\s*{_QUOTED}){{2,}}")
+
+
+def without_choices(line: str) -> str:
+    """The line with its lists of allowed values blanked, for signature search."""
+    if "', '" not in line and '", "' not in line and "','" not in line:
+        return line
+    return _CHOICES.sub(lambda m: " " * len(m.group()), line)
+
+
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 _ACL_CODE = re.compile(r"(?<![\w.])(\d{6})(?![\w.])")
 _CANN_CODE = re.compile(r"\b(E[A-Z][0-9A-Z]\d{3}|ERR\d{5})\b")

@@ -18,7 +18,7 @@ from kb.errors import InputError
 from kb.index import Index
 from kb.logtext import decode, looks_binary, normalise
 from kb.reading import FACT_TEXT, Reading, Role, read
-from kb.signatures import Kind
+from kb.signatures import Kind, without_choices
 
 _QUERY_LINES = 24
 _DENSE_CHARS = 220  # about 64 tokens of log text: the model's cost grows with every token
@@ -113,7 +113,7 @@ class _Haystack:
     """The paste's lines, lower-cased and joined once, for fast exact search."""
 
     def __init__(self, reading: Reading) -> None:
-        self.lower = [t.lower() for t in reading.texts]
+        self.lower = [without_choices(t.lower()) for t in reading.texts]
         self.joined = "\n".join(self.lower)
         self.starts = list(np.cumsum([0] + [len(t) + 1 for t in self.lower[:-1]]))
 

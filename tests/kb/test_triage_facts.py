@@ -1,6 +1,7 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
 from kb import Triager
+from kb.signatures import without_choices
 from kb.triage import IMPORT_NOTE
 
 REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
@@ -59,3 +60,38 @@ def test_a_missing_dependency_during_inspection_is_not_an_unknown_architecture(
         "ModuleNotFoundError: No module named 'torchvision'\n"
     )
     assert not (result.verdict == "match" and result.matches[0].entry_id == ARCHITECTURE)
+
+
+def test_a_list_of_allowed_values_names_no_cause(triager: Triager) -> None:
+    """`fp8` inside "Must be one of [...]" is an option offered, not the checkpoint's format."""
+    refused = triager.triage(
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig\n"
+        "  Value error, Unknown quantization method: ascend. Must be one of ['awq', "
+        "'auto_awq', 'fp8', 'fbgemm_fp8', 'gptq', 'bitsandbytes', 'gguf', 'compressed-tensors'].\n"
+    )
+    assert refused.verdict == "no_match"
+    fp8 = triager.triage(
+        "ValueError: fp8 quantization is currently not supported in npu.\n"
+        '  quantization_config: {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic"}\n'
+    )
+    assert fp8.matches[0].entry_id == "fp8-checkpoint-on-ascend-a2-a3-must-dequant-to-bf16"
+
+
+def test_a_failure_during_npu_graph_capture_is_the_graph_capture_entry(triager: Triager) -> None:
+    result = triager.triage(
+        "RuntimeError: Cannot run aclop operators during NPU graph capture. Current working "
+        "aclop is Fill. If you need this call to be captured, please try to set "
+        "torch.npu.config.allow_internal_format = False\n"
+    )
+    assert result.verdict == "match"
+    assert result.matches[0].entry_id == "acl-graph-capture-fails-507903"
+
+
+def test_choice_lists_are_blanked_in_place_and_other_quotes_kept() -> None:
+    line = "must be one of ['awq', 'fp8', 'gptq'] for 'm'"
+    blanked = without_choices(line)
+    assert len(blanked) == len(line)  # evidence positions stay where they were
+    assert "fp8" not in blanked and "'m'" in blanked
+    config = '{"quant_method": "fp8", "fmt": "e4m3"}'
+    assert without_choices(config) == config  # key: value pairs are not a list of options
+    assert "float16" not in without_choices("(choose from 'auto', 'half', 'float16')")
