@@ -1,4 +1,8 @@
+import pytest
+
+from kb import logtext
 from kb.logtext import decode, looks_binary, normalise
+from kb.reading import read
 
 
 def texts(raw: str) -> list[str]:
@@ -99,3 +103,50 @@ def test_invalid_utf8_is_replaced_and_noted_binary_is_detected() -> None:
     assert "RuntimeError" in text and "not valid UTF-8" in notes[0]
     assert looks_binary(bytes(range(256)).decode("latin-1") * 10)
     assert not looks_binary("plain log line\n" * 100)
+
+
+def test_lines_without_rewrites_split_as_the_general_path_splits_them() -> None:
+    text = "  INFO a\n\n\t\nERROR b  \n   \nx\n" + "\n".join(f"line {i}" for i in range(50))
+    assert logtext._split(text) == logtext._split_rewrites(text)
+
+
+def _whole_log(requests: int, failure: str) -> str:
+    head = [
+        "(APIServer pid=1) INFO 12-07 10:00:00 [api_server.py:1] Starting vLLM API server 0 on http://0.0.0.0:8000",
+        "(APIServer pid=1) INFO:     Application startup complete.",
+    ]
+    served = [
+        f'(APIServer pid=1) INFO:     10.0.{i % 250}.{i % 199}:{40000 + i} - "POST /v1/chat/completions HTTP/1.1" 200 OK'
+        for i in range(requests)
+    ]
+    return "\n".join(head + served) + "\n" + failure
+
+
+FAILURE = (
+    "(EngineCore_DP0 pid=2) ERROR 12-07 10:00:05 [core.py:1] EngineCore encountered a fatal error.\n"
+    "(EngineCore_DP0 pid=2) ERROR 12-07 10:00:05 [core.py:1] RuntimeError: NPU function error: "
+    "call aclnnFusedInferAttentionScoreV3 failed, error code is 561002\n"
+    '(APIServer pid=1) INFO:     10.0.0.9:1 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error\n'
+)
+
+
+def test_a_whole_log_is_read_as_its_full_reading_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thinning a long log's repeated shapes changes nothing the reader concludes."""
+    log = _whole_log(20_000, FAILURE)
+    thin = read(normalise(log).lines)
+    assert len(thin.lines) < 100  # 20,000 access lines are read as a few
+    monkeypatch.setattr(logtext, "_THIN_ABOVE", 10**9)
+    full = read(normalise(log).lines)
+    assert len(full.lines) > 20_000
+    assert thin.signature == full.signature and "561002" in (thin.signature or "")
+    assert thin.facts == full.facts and "@died-after-serving" in thin.facts
+    assert [ln.no for ln in thin.lines][-3:] == [ln.no for ln in full.lines][-3:]
+
+
+def test_a_long_startup_then_a_first_request_crash_is_still_a_first_request_crash() -> None:
+    loading = "\n".join(
+        f"(EngineCore_DP0 pid=2) INFO 12-07 10:00:{i % 60:02d} [loader.py:1] Loading weights took {i}.{i % 7} seconds"
+        for i in range(8000)
+    )
+    reading = read(normalise(loading + "\n" + _whole_log(1, FAILURE)).lines)
+    assert "@first-request-crash" in reading.facts
