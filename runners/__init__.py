@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from runners.agent import AgentConfig, RunnerAgent
+from runners.doctor import DoctorError, DoctorReport, Finding, diagnose
 from runners.errors import (
     AuthError,
     CoordinatorError,
@@ -73,8 +74,11 @@ __all__ = [
     "Budgets",
     "CoordinatorError",
     "Database",
+    "DoctorError",
+    "DoctorReport",
     "Event",
     "Fallback",
+    "Finding",
     "FirstError",
     "InvalidTransition",
     "Job",
@@ -96,6 +100,7 @@ __all__ = [
     "check_spec",
     "connect",
     "coordinator_app",
+    "diagnose",
     "job_registry",
     "now",
     "open_jobs",

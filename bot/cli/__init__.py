@@ -361,12 +361,12 @@ def kb_eval(
 
 
 def _register_runner_commands() -> None:
+    from bot.cli.doctor import doctor_command
     from bot.cli.runs import coordinator_app, run_command, runner_command
 
-    app.command(
-        "run",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )(run_command)
+    extra_args = {"allow_extra_args": True, "ignore_unknown_options": True}
+    app.command("run", context_settings=extra_args)(run_command)
+    app.command("doctor", context_settings=extra_args)(doctor_command)
     app.command("runner")(runner_command)
     app.add_typer(coordinator_app, name="coordinator")
 
