@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from kb import root_cause
-from runners import envinfo, server, smoke
+from runners import envinfo, probes, server, smoke
+from runners.answers import BAD_ANSWER_FACT, QUALITY, AnswerReport
 from runners.errors import LaunchError, SpecError
 from runners.logwatch import CAPTURING, LogFollower, read_until
 from runners.result import Event, FirstError, RunResult
@@ -294,6 +295,7 @@ def _smokes(
     # A request in flight when the run is cancelled is not waited for: stopping the server
     # ends it (the pool is not joined).
     pool = ThreadPoolExecutor(max_workers=1)
+    replies: dict[str, smoke.Reply] = {}
     try:
         for kind, phase in kinds:
             run.enter(phase)
@@ -305,9 +307,10 @@ def _smokes(
                 follower.poll()
                 if cancel.is_set():
                     return "cancelled"
-            reply = future.result()
+            reply = replies[kind] = future.result()
             run.result.smoke[kind] = reply.to_dict()
-            if not reply.ok:
+            # A 200 that is not an answer (empty, not JSON) is for the answer checks.
+            if not reply.ok and reply.http_status != 200:
                 _settle(follower, budgets.fatal_grace_s, proc, cancel)
                 _observe_request_failure(run, kind, reply, follower.fatal_count > fatal_before)
                 return "failed"
@@ -328,8 +331,39 @@ def _smokes(
             if smoke.health(client, base) != 200:
                 run.note("/health no longer answers 200 after the request")
                 return "failed"
+        return _judge_answers(run, pool, follower, client, base, replies, cancel)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _judge_answers(
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    follower: LogFollower,
+    client: httpx.Client,
+    base: str,
+    replies: dict[str, smoke.Reply],
+    cancel: threading.Event,
+) -> str:
+    """A 200 is not an answer: the deterministic probes and the answer checks
+    (runners.probes) decide whether the run passes."""
+    served, spec = run.result.served_model or run.spec.model, run.spec
+    why = "deterministic probes and answer checks"
+    run.notify(Event(kind="progress", phase=str(run.phase), stage="answer checks", message=why))
+    future: Future[AnswerReport] = pool.submit(
+        probes.ask_all, client, base, served, spec.model, run.result.argv, replies["text"],
+        replies.get("image"), run.config.budgets.request_s,
+    )  # fmt: skip
+    while not wait([future], timeout=run.config.budgets.poll_s).done:
+        follower.poll()
+        if cancel.is_set():
+            return "cancelled"
+    report = run.result.answers = future.result()
+    if report.failed:
+        run.result.facts.append(BAD_ANSWER_FACT)
+        return "failed"
+    if report.failing and not report.judged:
+        run.note(report.not_judged)
     return "passed"
 
 
@@ -393,7 +427,10 @@ def _finish(run: _Run, status: str, follower: LogFollower, log_text: str) -> Non
     result.log_tail = [ln for ln in lines if ln.strip()][-TAIL_LINES:]
     if status == "passed" and run.spec.playbook == "eager" and not follower.eager_evidence:
         run.note("no eager-mode marker in the log: check that --enforce-eager took effect")
-    if status in ("failed", "timeout"):
+    if status == "failed" and result.answers is not None and result.answers.failed:
+        # The log of a server that answers wrongly holds no error: the replies are it.
+        result.first_error = FirstError(signature=QUALITY, lines=result.answers.evidence())
+    elif status in ("failed", "timeout"):
         result.first_error = first_error(log_text)
         if result.first_error is None and follower.fatal:
             result.first_error = FirstError(signature=follower.fatal)

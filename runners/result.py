@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from runners.answers import AnswerReport
 from runners.redact import redact_data
 from runners.spec import JobSpec
 
@@ -96,6 +97,8 @@ class RunResult(BaseModel):
     ready_s: float | None = None
     timings: dict[str, float] = Field(default_factory=dict)  # seconds spent per phase
     smoke: dict[str, dict[str, Any] | None] = Field(default_factory=_no_smokes)
+    # The deterministic probes, their replies and the answer checks (runners.answers).
+    answers: AnswerReport | None = None
     first_error: FirstError | None = None
     triage: RunTriage | None = None
     next: NextStep | None = None

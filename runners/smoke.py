@@ -4,6 +4,7 @@ of vllm-runtime.md section 5, with a test image made here (hosts are often offli
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import zlib
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ TEXT_PROMPT = "What is the capital of France? Answer in one word."
 IMAGE_PROMPT = "Describe this image in one sentence."
 IMAGE_SIZE = 448  # Qwen-VL resizes by a factor of 28 (Qwen3-VL 32): smaller images fail
 BODY_CHARS = 2000  # of a failed reply: the reason is often only in the body
+TEXT_TOKENS, IMAGE_TOKENS = 16, 32
+REPLY_BYTES = 4 * 1024 * 1024  # a chat reply of 16 tokens is a few hundred bytes
+QUOTED_BYTES = 120  # of a reply that is not JSON, in the error
+EMPTY = "HTTP 200 but the reply is empty"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,12 @@ class Reply:
     http_status: int | None
     content: str
     error: str | None = None
+    endpoint: str = "chat"  # "completions" for a model without a chat template
+    finish_reason: str | None = None
+    completion_tokens: int = 0
+    max_tokens: int = 0
+    content_chars: int = 0  # of the whole reply, before `content` was cut
+    non_utf8: bool = False  # the body held bytes that are not UTF-8 (replaced)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -31,6 +42,8 @@ class Reply:
             "http_status": self.http_status,
             "content": self.content,
             "error": self.error,
+            "endpoint": self.endpoint,
+            "finish_reason": self.finish_reason,
         }
 
 
@@ -82,44 +95,118 @@ def models(client: httpx.Client, base: str) -> tuple[int | None, str | None, int
         return 200, None, None, f"/v1/models answered without a model: {r.text[:200]}"
 
 
-def _payload(model: str, content: Any, max_tokens: int) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": content}],
-        "temperature": 0,
-        "max_tokens": max_tokens,
-        "seed": 0,
-    }
+def _payload(model: str, content: Any, max_tokens: int, chat: bool = True) -> dict[str, Any]:
+    key, value = (
+        ("messages", [{"role": "user", "content": content}]) if chat else ("prompt", content)
+    )
+    return {"model": model, key: value, "temperature": 0, "max_tokens": max_tokens, "seed": 0}
+
+
+def _quote(raw: bytes) -> str:
+    return repr(raw[:QUOTED_BYTES].decode("utf-8", errors="replace"))
+
+
+def post(
+    client: httpx.Client, url: str, payload: dict[str, Any], timeout_s: float
+) -> tuple[int | None, bytes, str | None]:
+    """(status, body, error) of one POST; the body is read to REPLY_BYTES at most (the
+    server's bytes are not trusted to be small)."""
+    try:
+        with client.stream("POST", url, json=payload, timeout=timeout_s) as r:
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > REPLY_BYTES:
+                    why = f"a reply over {REPLY_BYTES // 1024 // 1024} MiB, not read to its end"
+                    return r.status_code, bytes(body[:REPLY_BYTES]), why
+            return r.status_code, bytes(body), None
+    except httpx.TimeoutException:
+        return None, b"", f"no reply within {timeout_s:.0f} s"
+    except httpx.HTTPError as exc:
+        return None, b"", f"request failed: {type(exc).__name__}: {exc}"
+
+
+def parse_generation(
+    status: int | None, body: bytes, error: str | None, chat: bool, max_tokens: int
+) -> Reply:
+    """A chat or text completion's reply from raw bytes: invalid JSON or a reply of
+    another shape is an error quoting its first bytes; non-UTF-8 bytes are replaced, and
+    said. Pure."""
+    endpoint = "chat" if chat else "completions"
+    if status is None:
+        return Reply(False, status, "", error, endpoint, max_tokens=max_tokens)
+    if status != 200:
+        text = body[:BODY_CHARS].decode("utf-8", errors="replace")
+        return Reply(False, status, "", text, endpoint, max_tokens=max_tokens)
+    if error is not None:
+        return Reply(False, 200, "", f"{error}: {_quote(body)}", endpoint, max_tokens=max_tokens)
+    decoded = body.decode("utf-8", errors="replace")
+    non_utf8 = "\ufffd" in decoded and "\ufffd".encode() not in body
+    what = "chat completion" if chat else "text completion"
+    try:
+        parsed = json.loads(decoded)
+        choice = parsed["choices"][0]
+        if chat:
+            message = choice.get("message") or {}
+            text = message.get("content") or message.get("reasoning_content") or ""
+        else:
+            text = choice.get("text") or ""
+        if not isinstance(text, str):
+            raise TypeError(type(text).__name__)
+        finish = choice.get("finish_reason")
+        tokens = int((parsed.get("usage") or {}).get("completion_tokens") or 0)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        why = f"HTTP 200 but not a {what} (invalid JSON or another shape): {_quote(body)}"
+        return Reply(False, 200, "", why, endpoint, max_tokens=max_tokens, non_utf8=non_utf8)
+    empty = not text.strip() or tokens < 1
+    return Reply(
+        ok=not empty,
+        http_status=200,
+        content=text[:BODY_CHARS],
+        error=EMPTY if empty else None,
+        endpoint=endpoint,
+        finish_reason=finish if isinstance(finish, str) else None,
+        completion_tokens=tokens,
+        max_tokens=max_tokens,
+        content_chars=len(text),
+        non_utf8=non_utf8,
+    )
+
+
+def generate(
+    client: httpx.Client,
+    base: str,
+    model: str,
+    prompt: Any,
+    max_tokens: int,
+    timeout_s: float,
+    chat: bool = True,
+) -> Reply:
+    """One deterministic request (temperature 0, seed 0) to the chat or completions API."""
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    payload = _payload(model, prompt, max_tokens, chat)
+    status, body, error = post(client, f"{base}{path}", payload, timeout_s)
+    return parse_generation(status, body, error, chat, max_tokens)
+
+
+def no_chat_template(reply: Reply) -> bool:
+    """The chat API refused for want of a chat template (vLLM: "...you must provide a chat
+    template if the tokenizer does not define one")."""
+    return reply.http_status == 400 and "chat template" in (reply.error or "")
 
 
 def chat(client: httpx.Client, base: str, model: str, image: bool, timeout_s: float) -> Reply:
-    """One deterministic chat request; ok means HTTP 200 with a non-empty reply (a server
-    missing weights answers 200 with nothing)."""
-    if image:
-        url = "data:image/png;base64," + base64.b64encode(test_png()).decode()
-        content: Any = [
-            {"type": "image_url", "image_url": {"url": url}},
-            {"type": "text", "text": IMAGE_PROMPT},
-        ]
-        payload = _payload(model, content, 32)
-    else:
-        payload = _payload(model, TEXT_PROMPT, 16)
-    try:
-        r = client.post(f"{base}/v1/chat/completions", json=payload, timeout=timeout_s)
-    except httpx.TimeoutException:
-        return Reply(False, None, "", f"no reply within {timeout_s:.0f} s")
-    except httpx.HTTPError as exc:
-        return Reply(False, None, "", f"request failed: {type(exc).__name__}: {exc}")
-    if r.status_code != 200:
-        return Reply(False, r.status_code, "", r.text[:BODY_CHARS])
-    try:
-        body = r.json()
-        choice = body["choices"][0]
-        message = choice.get("message") or {}
-        text = message.get("content") or message.get("reasoning_content") or ""
-        tokens = int((body.get("usage") or {}).get("completion_tokens") or 0)
-    except (ValueError, KeyError, IndexError, TypeError):
-        return Reply(False, 200, "", f"not a chat completion: {r.text[:200]}")
-    if not text.strip() or tokens < 1:
-        return Reply(False, 200, text, "HTTP 200 but the reply is empty")
-    return Reply(True, 200, text[:BODY_CHARS])
+    """The first deterministic request; ok means HTTP 200 with a non-empty reply (a server
+    missing weights answers 200 with nothing). A model without a chat template is asked
+    the same text through /v1/completions instead."""
+    if not image:
+        reply = generate(client, base, model, TEXT_PROMPT, TEXT_TOKENS, timeout_s)
+        if no_chat_template(reply):
+            return generate(client, base, model, TEXT_PROMPT, TEXT_TOKENS, timeout_s, chat=False)
+        return reply
+    url = "data:image/png;base64," + base64.b64encode(test_png()).decode()
+    content: Any = [
+        {"type": "image_url", "image_url": {"url": url}},
+        {"type": "text", "text": IMAGE_PROMPT},
+    ]
+    return generate(client, base, model, content, IMAGE_TOKENS, timeout_s)

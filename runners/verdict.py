@@ -58,6 +58,8 @@ def classify(result: RunResult, log: Sequence[str]) -> tuple[str, NextStep | Non
         return "blocked: the host was not ready for a run (see notes)", None
     if result.status == "cancelled":
         return "cancelled", None
+    if result.status == "failed" and result.answers is not None and result.answers.failed:
+        return _quality(result)
     if m := _KV_ESTIMATE.search(text):
         return (
             "failed: the KV cache cannot hold --max-model-len",
@@ -135,6 +137,21 @@ def classify(result: RunResult, log: Sequence[str]) -> tuple[str, NextStep | Non
     if first_request:
         return "failed on the first request (false-ready)", None
     return f"failed during {result.stage or result.phase}", None
+
+
+def _quality(result: RunResult) -> tuple[str, NextStep | None]:
+    """HTTP 200 with a reply that is not an answer (the runbook's output quality entry)."""
+    answers = result.answers
+    assert answers is not None
+    verdict = f"failed: output quality: {answers.summary()}"
+    if answers.template_mismatch:
+        return verdict, None  # a relaunch does not change the template: fix it, or use completions
+    if _graph_mode(result):
+        # On Ascend it is often graph mode alone that answers wrong (precision, capture).
+        return verdict, NextStep(
+            playbook="eager", reason="does eager mode answer right? (--enforce-eager)"
+        )
+    return verdict, None
 
 
 _MAX_LEN = re.compile(r"Using max model len (\d+)|max_seq_len=(\d+)")

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import HostOption, PortOption, err, fail, load_settings, out
+from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
@@ -182,6 +183,10 @@ def _print(result: RunResult) -> None:
         say(f"first error: {redact(result.first_error.signature)}")
     if result.triage and (top := result.triage.top):
         say(f"{result.triage.heading.lower()}: {top.title} ({top.confidence})")
+    if heading := answers_heading(result):
+        say(heading)
+        for line in [*reply_lines(result), *check_table(result), *finding_lines(result)]:
+            say("  " + redact(line))
     if result.next:
         nxt = result.next.fallback or ""
         say(f"next: {result.next.playbook} {nxt} ({result.next.reason})")

@@ -20,6 +20,7 @@ from bot.render.blocks import (
     limit,
     section,
 )
+from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
 from bot.slack.text import mention
 from runners import (
     FALLBACKS,
@@ -165,6 +166,7 @@ def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
         blocks.append(context(*facts))
     if result.first_error:
         blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
+    blocks += _answers(result)
     if triage and (top := triage.top):
         actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(top.actions[:4], 1))
         blocks.append(  # an agent's own triage is its word, not ours: escaped like the rest
@@ -192,6 +194,18 @@ def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
         ]
         blocks.append({"type": "actions", "elements": buttons})
     return limit(blocks)
+
+
+def _answers(result: RunResult) -> list[Block]:
+    """The probes' prompts and replies in a code block (cut with a note), the answer
+    checks as a small table, and the findings (template mismatch, no chat template)."""
+    heading = answers_heading(result)
+    if heading is None:
+        return []
+    blocks = [section(f"*{escape(heading)}*\n" + code([redact(ln) for ln in reply_lines(result)]))]
+    blocks.append(section(code(check_table(result))))
+    blocks += [context(escape(redact(f))) for f in finding_lines(result)]
+    return blocks
 
 
 def _environment(env: dict[str, Any]) -> str:

@@ -39,6 +39,14 @@ from typing import Any, cast
 VERSION = "0.32.0+fake"
 SCENARIOS: tuple[str, ...] = ("healthy", "slow-capture", "arch-unknown", "hccl-bind", "hang")
 SCENARIOS += ("false-ready-fia", "graph-only-mla", "vl-dynamo", "capture-507903", "kv-too-small")
+# Replies with HTTP 200 that are not answers (the runbook's "output quality odd").
+SCENARIOS += ("commas", "special-tokens", "template-echo", "one-token", "graph-garbles")
+SCENARIOS += ("no-template", "huge-reply", "bad-json", "non-utf8")
+CHATML = "<|im_start|>{role}\n{text}<|im_end|>\n"
+NO_TEMPLATE = (
+    "As of transformers v4.44, default chat template is no longer allowed, so you must "
+    "provide a chat template if the tokenizer does not define one."
+)
 WORDS = ("the", "river", "quiet", "north", "stone", "light", "seven", "blue", "cloud", "garden")
 ROUTES = ("/health", "/version", "/v1/models", "/v1/chat/completions", "/v1/completions")
 MAX_BODY = 20 * 1024 * 1024
@@ -544,7 +552,45 @@ class FakeVllm:
             replay, self.replayed = not self.eager and not self.replayed, True
         if replay:
             self.log.eng("acl_graph.py:180 Replaying aclgraph")
+        if shaped := self.odd_reply(chat, prompt, max_tokens):
+            return shaped
         return reply(200, self.completion(chat, prompt, max_tokens))
+
+    def odd_reply(self, chat: bool, prompt: object, max_tokens: int) -> Reply | None:
+        """The quality scenarios: a 200 whose text (or body) is not an answer."""
+        scenario, body = self.scenario, self.completion(chat, prompt, max_tokens)
+        choice = cast(dict[str, Any], cast(list[Any], body["choices"])[0])
+        usage = cast(dict[str, int], body["usage"])
+
+        def text(value: str, tokens: int, finish: str = "length") -> Reply:
+            if chat:
+                choice["message"]["content"] = value
+            else:
+                choice["text"] = value
+            choice["finish_reason"], usage["completion_tokens"] = finish, tokens
+            return reply(200, body)
+
+        if scenario == "commas" or (scenario == "graph-garbles" and not self.eager):
+            mark = "," if scenario == "commas" else "!"  # graph-mode precision: one token looped
+            return text(mark * max_tokens, max_tokens)
+        if scenario == "special-tokens":
+            return text("<|im_start|>assistant\nParis<|im_end|><|endoftext|>", 6, "stop")
+        if scenario == "template-echo" and chat:
+            turns = [m for m in cast(list[Any], prompt) if isinstance(m, dict)]
+            echo = "".join(fill(CHATML, role=m.get("role"), text=m.get("content")) for m in turns)
+            return text(echo + "<|im_start|>assistant\n", max_tokens)
+        if scenario == "one-token":
+            return text("The", 1)
+        if scenario == "no-template" and chat:
+            return reply(400, NO_TEMPLATE)
+        if scenario == "huge-reply":
+            return text(", ".join(WORDS) * 20_000, max_tokens)  # about 1.2 MB
+        if scenario == "bad-json":
+            return 200, b"<html><body>502 Bad Gateway</body></html>", None
+        if scenario == "non-utf8":
+            raw = text("Paris", 2, "stop")[1]
+            return 200, raw.replace(b"Paris", b"Pa\xffris"), None  # not UTF-8 at all
+        return None
 
     def request_exit(self) -> None:
         self.exit_requested = True

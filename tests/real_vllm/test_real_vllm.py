@@ -346,3 +346,34 @@ def test_compiled_smoke_passes_without_eager_evidence(
     assert "Warming up model for the compilation" in run_.log
     # torch.compile's warm-up is the long quiet part of a compiled CPU start: the thread says so.
     assert "compiling" in run_.stages and run_.stages[-1] == "api up", run_.stages
+
+
+def test_answer_checks_read_real_replies_and_leave_dummy_weights_unjudged(
+    config: RunnerConfig, launched: list[Server], models: Models
+) -> None:
+    """Every probe reaches the real server through both endpoints and is checked; random
+    weights give random shapes (a looped pair of letters on this build), so the run says
+    the checks were not judged instead of failing or passing on them."""
+    run_ = run(config, launched, models.healthy, EAGER)
+    result = run_.result
+    assert result.status == "passed", run_.explain()
+    report = result.answers
+    assert report is not None and not report.judged and "dummy weights" in report.not_judged
+    assert report.chat_template is True  # the tiny model's tokenizer_config has one
+    asked = {(p.probe, p.endpoint) for p in report.probes}
+    assert asked == {
+        ("one-word", "chat"), ("echo", "chat"), ("arithmetic", "chat"),
+        ("one-word", "completions"),
+    }  # fmt: skip
+    for probe in report.probes:
+        assert probe.http_status == 200 and probe.error is None, probe
+        assert probe.reply.strip() and probe.completion_tokens >= 1, probe
+        assert {c.name for c in probe.checks} == {"empty", "artifacts", "repetition", "truncated"}
+        assert next(c for c in probe.checks if c.name == "empty").ok
+        # vLLM leaves the tokenizer's special tokens (<s>, </s>) out of the text.
+        assert next(c for c in probe.checks if c.name == "artifacts").ok, probe
+    # Whatever shape the random text has, it is measured and shown, not hidden.
+    repetition = [next(c for c in p.checks if c.name == "repetition") for p in report.probes]
+    assert all(c.ratio is not None for c in repetition)
+    if report.failing:
+        assert report.not_judged in result.notes
