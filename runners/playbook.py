@@ -23,6 +23,7 @@ from kb import root_cause
 from runners import envinfo, probes, server, smoke
 from runners.answers import BAD_ANSWER_FACT, QUALITY, AnswerReport
 from runners.errors import LaunchError, SpecError
+from runners.examine import doctor_job, examine
 from runners.logwatch import CAPTURING, LogFollower, read_until
 from runners.result import Event, FirstError, RunResult
 from runners.spec import JobSpec, check, launch_plan
@@ -121,8 +122,12 @@ def run_playbook(
         run.result.status, run.result.verdict = "blocked", f"refused: {exc}"
         return run.result
     run.enter(Phase.PREFLIGHT)
+    if spec.playbook == "doctor":  # the examination is the whole job
+        doctor_job(spec, config.vllm_cmd, config.model_roots, run.result)
+        run.enter(Phase.DONE)
+        return run.result
     port = config.port or server.free_port(config.host)
-    blocked = _preflight(run, port, spec.model)
+    blocked = _preflight(run, port, spec.model) or _examined(run, spec)
     if blocked:
         run.enter(Phase.DONE)
         run.result.status, run.result.verdict = "blocked", f"blocked: {blocked}"
@@ -204,6 +209,16 @@ def _preflight(run: _Run, port: int, model: str) -> str | None:
     if busy := server.port_in_use(config.host, port):
         return busy
     return None
+
+
+def _examined(run: _Run, spec: JobSpec) -> str | None:
+    """The doctor on the model folder: an error blocks the launch, with its runbook entry;
+    warnings are notes."""
+    found = examine(spec, run.config.vllm_cmd, run.config.model_roots)
+    run.result.doctor, run.result.triage = found.report, found.triage
+    for warning in found.report.warnings if found.report else ():
+        run.note(f"doctor [{warning.check}]: {warning.message}")
+    return found.blocked
 
 
 def _capture_environment(run: _Run, env: dict[str, str]) -> threading.Thread:

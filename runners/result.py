@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from runners.answers import AnswerReport
+from runners.doctor import DoctorReport
 from runners.redact import redact_data
 from runners.spec import JobSpec
 
@@ -99,6 +100,7 @@ class RunResult(BaseModel):
     smoke: dict[str, dict[str, Any] | None] = Field(default_factory=_no_smokes)
     # The deterministic probes, their replies and the answer checks (runners.answers).
     answers: AnswerReport | None = None
+    doctor: DoctorReport | None = None  # the model folder examined before launching
     first_error: FirstError | None = None
     triage: RunTriage | None = None
     next: NextStep | None = None
@@ -124,6 +126,8 @@ class RunResult(BaseModel):
         and in the bot alike. None when the run has no first error."""
         if self.first_error is None:
             return None
+        if self.doctor is not None and not self.doctor.ok and self.triage is not None:
+            return self.triage  # the doctor named the entry from the checkpoint itself
         text = "\n".join(self.first_error.lines or [self.first_error.signature])
         return RunTriage.of(triage(text, observed=frozenset(self.facts)))
 

@@ -22,7 +22,7 @@ from runners import jsonflags
 from runners.errors import SpecError
 from runners.fallbacks import FALLBACKS, Fallback, find_fallback
 
-Playbook = Literal["smoke", "eager", "fallback"]
+Playbook = Literal["smoke", "eager", "fallback", "doctor"]
 PLAYBOOKS: tuple[Playbook, ...] = ("smoke", "eager", "fallback")
 
 _INT = re.compile(r"\d{1,9}")
@@ -155,6 +155,7 @@ class JobSpec(BaseModel):
     args: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)
     labels: tuple[str, ...] = ()  # run only on an agent with all of these (a host name counts)
+    no_doctor: bool = False  # launch without examining the model folder first
 
     def describe(self) -> str:
         """How a person would type this job: `/smoke Qwen/Qwen3-8B --vl --enforce-eager`."""
@@ -163,6 +164,7 @@ class JobSpec(BaseModel):
             words.append(self.fallback)
         words.append(self.model)
         words += ["--vl"] if self.vl else []
+        words += ["--no-doctor"] if self.no_doctor else []
         words += [f"--env {k}={v}" for k, v in sorted(self.env.items())]
         words += [shlex.quote(a) for a in self.args]
         words += ["on " + ",".join(self.labels)] if self.labels else []
@@ -333,12 +335,14 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
     if not words or words[0].startswith("-"):
         raise SpecError(usage(playbook))
     model, rest = words[0], words[1:]
-    vl, env, args = False, {}, []
+    vl, no_doctor, env, args = False, False, {}, []
     i = 0
     while i < len(rest):
         word = rest[i]
         if word == "--vl":
             vl = True
+        elif word == "--no-doctor":
+            no_doctor = True
         elif word == "--env" and i + 1 < len(rest):
             name, eq, value = rest[i + 1].partition("=")
             if not eq:
@@ -357,6 +361,7 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
             args=tuple(args),
             env=env,
             labels=tuple(labels),
+            no_doctor=no_doctor,
         ),
         strict_paths=False,
         remote_code=remote_code,
@@ -364,8 +369,11 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
 
 
 def usage(playbook: Playbook) -> str:
+    if playbook == "doctor":
+        return "/doctor <model folder> [--tp N] [--max-model-len N] [serve args...] [on <label>]"
     head = "/fallback <name[=value]> " if playbook == "fallback" else f"/{playbook} "
-    text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [serve args...] [on <host or label>]"
+    text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [--no-doctor] [serve args...]"
+    text += " [on <host or label>]"
     if playbook == "fallback":
         text += "\nfallbacks: " + "; ".join(f.describe() for f in FALLBACKS.values())
     return text

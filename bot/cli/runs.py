@@ -17,6 +17,7 @@ from rich.text import Text
 
 from bot.cli.common import HostOption, PortOption, err, fail, load_settings, out
 from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
+from bot.render.run_doctor import doctor_heading, doctor_lines
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
@@ -91,6 +92,13 @@ def run_command(
             help="Let the run pass --trust-remote-code (the model repo's Python runs here).",
         ),
     ] = False,
+    no_doctor: Annotated[
+        bool,
+        typer.Option(
+            "--no-doctor",
+            help="Launch a model folder without examining it first (see `doctor`).",
+        ),
+    ] = False,
 ) -> None:
     """Run one playbook here: launch the server, wait for ready, smoke it, stop, judge.
     Extra serve arguments go after `--`."""
@@ -119,6 +127,7 @@ def run_command(
                 fallback=fallback,
                 args=tuple(ctx.args),
                 env=_env_pairs(env or []),
+                no_doctor=no_doctor,
             ),
             config.model_roots,
             remote_code=config.remote_code,
@@ -183,6 +192,10 @@ def _print(result: RunResult) -> None:
         say(f"first error: {redact(result.first_error.signature)}")
     if result.triage and (top := result.triage.top):
         say(f"{result.triage.heading.lower()}: {top.title} ({top.confidence})")
+    if heading := doctor_heading(result):
+        say(heading)
+        for line in doctor_lines(result):
+            say("  " + redact(line))
     if heading := answers_heading(result):
         say(heading)
         for line in [*reply_lines(result), *check_table(result), *finding_lines(result)]:

@@ -21,6 +21,7 @@ from bot.render.blocks import (
     section,
 )
 from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
+from bot.render.run_doctor import doctor_heading, doctor_lines
 from bot.slack.text import mention
 from runners import (
     FALLBACKS,
@@ -166,6 +167,9 @@ def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
         blocks.append(context(*facts))
     if result.first_error:
         blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
+    if heading := doctor_heading(result):
+        lines = [redact(ln) for ln in doctor_lines(result)]
+        blocks.append(section(f"*{escape(heading)}*" + ("\n" + code(lines) if lines else "")))
     blocks += _answers(result)
     if triage and (top := triage.top):
         actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(top.actions[:4], 1))

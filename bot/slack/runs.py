@@ -408,7 +408,7 @@ class RunListeners:
 
 def add_run_listeners(app: App, settings: Settings, dispatcher: Dispatcher) -> None:
     on = RunListeners(settings, dispatcher)
-    for name in ("/smoke", "/eager", "/fallback"):
+    for name in ("/smoke", "/eager", "/fallback", "/doctor"):
         app.command(name)(on.command)
     app.command("/runners")(on.runners)
     app.action(run_blocks.RUN_ACTION)(on.next_step)

@@ -247,7 +247,7 @@ def test_serve_without_slack_tokens_says_what_is_missing(
 def test_slack_manifest_for_http_and_socket_mode() -> None:
     http = runner.invoke(app, ["slack-manifest", "--url", "https://bot.example.org/slack/events"])
     assert http.exit_code == 0
-    assert http.stdout.count("https://bot.example.org/slack/events") == 8  # 6 commands, 2 more
+    assert http.stdout.count("https://bot.example.org/slack/events") == 9  # 7 commands, 2 more
     assert "command: /triage" in http.stdout and "callback_id: triage_message" in http.stdout
     parsed = yaml.safe_load(http.stdout)
     assert (
@@ -255,7 +255,15 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
         == "https://bot.example.org/slack/events"
     )
     commands = {c["command"] for c in parsed["features"]["slash_commands"]}
-    assert commands == {"/triage", "/runbook", "/smoke", "/eager", "/fallback", "/runners"}
+    assert commands == {
+        "/triage",
+        "/runbook",
+        "/smoke",
+        "/eager",
+        "/fallback",
+        "/doctor",
+        "/runners",
+    }
     assert parsed["features"]["app_home"]["messages_tab_enabled"] is True  # DMs reach the bot
     socket_text = runner.invoke(app, ["slack-manifest", "--socket"]).stdout
     comments = [line for line in socket_text.splitlines() if line.startswith("#")]

@@ -30,6 +30,7 @@ from runners import JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs
 from tests.bot.conftest import FORM, dispatch, slack_settings
+from tests.doctor.conftest import edit_config, make_checkpoint
 from tests.fakes import slack_payloads as p
 from tests.fakes.slack import Call, FakeSlack
 from tests.runners.conftest import FAKE_CMD
@@ -71,10 +72,11 @@ class Runs:
         threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()
         self.agent: subprocess.Popen[bytes] | None = None
 
-    def start_agent(self, *labels: str) -> None:
+    def start_agent(self, *labels: str, model_roots: str = "") -> None:
         token = self.store.add_agent("npu-01", list(labels) or None)
         env = {
             **os.environ,
+            "ONCALL_MODEL_ROOTS": model_roots,
             "ONCALL_RUNNER_DIR": str(self.tmp / "runner"),
             "ONCALL_VLLM_CMD": " ".join(FAKE_CMD),
             "ONCALL_RUNNER_PORT": "0",
@@ -200,6 +202,30 @@ def test_smoke_from_slack_to_verdict_and_the_next_step_button(
     )
     audit = runs.store.dispatches()
     assert [(a["source"], a["allowed"]) for a in audit] == [("button", True), ("slash", True)]
+
+
+def test_doctor_from_slack_examines_a_folder_on_the_host_and_names_the_entry(
+    runs: Runs, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    make_checkpoint(models / "qwen-kv3")
+    edit_config(models / "qwen-kv3", num_key_value_heads=3)
+    runs.start_agent("a2", model_roots=str(models))
+    text = f"{models}/qwen-kv3 --tensor-parallel-size 2 on a2"
+    response = dispatch(runs.app, p.slash("/doctor", text, f"{fake_slack.url}/respond/1"), FORM)
+    assert response.status == 200 and response.body == ""
+    (status,) = fake_slack.wait_for("chat.postMessage")
+    verdict = _wait_verdict(fake_slack, status.response["ts"])
+    shown = _text(_blocks(verdict))
+    assert "FAILED: doctor" in shown and "doctor: 1 error(s)" in shown
+    assert "error [heads] 3 KV heads do not divide by tensor parallel size 2" in shown
+    assert "heads          error" in shown, "every check's outcome, as a table"
+    assert "QK norm mismatch (KV heads / TP / head divisibility)" in shown, "its runbook entry"
+    assert not _buttons(_blocks(verdict)) or all(
+        b["action_id"] != run_blocks.RUN_ACTION for b in _buttons(_blocks(verdict))
+    ), "no launch is offered for a checkpoint that would fail"
+    job = runs.store.job(1)
+    assert job and job.status is Status.FAILED and job.spec.playbook == "doctor"
 
 
 def test_the_status_says_how_far_graph_capture_is(runs: Runs, fake_slack: FakeSlack) -> None:

@@ -168,11 +168,14 @@ def run(
     args: tuple[str, ...],
     playbook: Playbook = "smoke",
     fallback: str | None = None,
+    no_doctor: bool = False,
 ) -> Run:
     events: list[Event] = []
     before = len(launched)
     result = run_playbook(
-        JobSpec(playbook=playbook, model=str(model), args=args, fallback=fallback),
+        JobSpec(
+            playbook=playbook, model=str(model), args=args, fallback=fallback, no_doctor=no_doctor
+        ),
         config,
         events.append,
     )
@@ -285,7 +288,8 @@ def test_false_ready_in_eager_mode_too_is_a_model_or_backend_problem(
 def test_unknown_architecture_fails_at_startup_and_no_relaunch_is_offered(
     config: RunnerConfig, launched: list[Server], models: Models
 ) -> None:
-    run_ = run(config, launched, models.unknown_arch, EAGER)
+    # What vLLM itself says, past the doctor (which would block it: the next test).
+    run_ = run(config, launched, models.unknown_arch, EAGER, no_doctor=True)
     result = run_.result
     assert result.status == "failed" and result.phase == "starting", run_.explain()
     assert result.ready_s is None and result.smoke["text"] is None
@@ -297,11 +301,23 @@ def test_unknown_architecture_fails_at_startup_and_no_relaunch_is_offered(
     assert result.next is None
 
 
+def test_the_doctor_blocks_an_unknown_architecture_before_anything_is_launched(
+    config: RunnerConfig, launched: list[Server], models: Models
+) -> None:
+    run_ = run(config, launched, models.unknown_arch, EAGER)
+    result = run_.result
+    assert result.status == "blocked" and not run_.servers, run_.explain()
+    assert "NoSuchForCausalLM" in result.verdict, result.verdict
+    assert result.doctor is not None and not result.doctor.ok
+    assert result.triage is not None and result.triage.top is not None
+    assert result.triage.top.entry_id == "architecture-not-recognized"
+
+
 def test_max_model_len_beyond_the_config_suggests_the_configs_length(
     config: RunnerConfig, launched: list[Server], models: Models
 ) -> None:
     args = (*TINY[:4], "--max-model-len", "100000", "--enforce-eager")
-    run_ = run(config, launched, models.healthy, args)
+    run_ = run(config, launched, models.healthy, args, no_doctor=True)
     result = run_.result
     assert result.status == "failed" and result.phase == "starting", run_.explain()
     assert result.first_error is not None, run_.explain()
