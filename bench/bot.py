@@ -275,6 +275,10 @@ def start_process(slack: FakeSlack, tmp: str) -> tuple[str, subprocess.Popen[str
     raise SystemExit(f"ascend-oncall serve exited with {proc.wait()} before serving")
 
 
+# What issue 15 measured before the work, printed beside today's figures.
+BEFORE = "ack p99 109-218 ms, reply p99 660-1150 ms, RSS 540-654 MB; both met in 2 of 5 runs"
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -408,6 +412,7 @@ def main() -> None:
         print(f"warm-up errors: {dict(warm.errors)}")
     print()
     print(f"{'':12s} {'n':>5s} {'p50':>9s} {'p99':>9s} {'max':>9s}   target")
+    print(f"{'before':12s} (issue 15, 2026-12-07: {BEFORE})")
     if acks:
         p99 = percentile(acks, 99)
         print(

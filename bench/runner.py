@@ -167,6 +167,32 @@ def series(
     return values, parts
 
 
+def ladder_overhead(runs: int, work: Path) -> None:
+    """What the autopilot adds per rung: a ladder (smoke fails capture, hccl-aiv passes) against
+    the same two jobs run one after the other by hand."""
+    from runners import run_ladder
+
+    config = RunnerConfig(vllm_cmd=FAKE_CMD, port=0, work_dir=work, budgets=B, pass_env=PASS_ENV)
+    base = JobSpec(playbook="smoke", model="fake/capture-507903")
+    rungs = (base, base.model_copy(update={"playbook": "fallback", "fallback": "hccl-aiv"}))
+    extra = []
+    for _ in range(runs):
+        started = time.monotonic()
+        for spec in rungs:
+            run_playbook(spec, config)
+        by_hand_s = time.monotonic() - started
+        started = time.monotonic()
+        ladder = run_ladder(base, config)
+        ladder_s = time.monotonic() - started
+        if ladder.done.outcome == "works" and len(ladder.steps) == 2:
+            extra.append((ladder_s - by_hand_s) / 2)
+    if extra:
+        print(
+            f"4. autopilot overhead per rung over the same jobs by hand ({len(extra)} ladders of 2 "
+            f"rungs): p50 {ms(percentile(extra, 50))}, max {ms(max(extra))}   target <= 1 s"
+        )
+
+
 def by_hand(work: Path) -> Steps:
     """The fake served by hand: launch, ready, one chat request, stop; seconds per step."""
     port = free_port()
@@ -374,6 +400,7 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; fake vllm time scale {args.time_scale} in 1-3")
     with tempfile.TemporaryDirectory() as tmp:
         figures(runs, Path(tmp) / "runner")
+        ladder_overhead(min(runs, 5), Path(tmp) / "runner")
         with database(args.database_url, Path(tmp)) as url:
             fleet(jobs, args.agents, url, Path(tmp), args.timeout)
 

@@ -133,7 +133,11 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     check_slack(settings)
     app_token = settings.slack_app_token
     jobs = connect_deliveries(settings, oncall)
-    runs = open_jobs(settings.database_url, settings.lease_s) if settings.coordinator else None
+    runs = (
+        open_jobs(settings.database_url, settings.lease_s, settings.max_log_upload_bytes)
+        if settings.coordinator
+        else None
+    )
     dispatcher = Dispatcher(settings, runs, jobs) if runs else None
     app = build_app(settings, oncall, jobs=jobs, dispatcher=dispatcher)
     mode = "socket" if app_token else "http"

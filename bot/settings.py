@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     max_queued_per_user: int = Field(default=20, ge=1)
     # A job no agent takes within this long times out in the queue.
     queue_s: float = Field(default=3600.0, gt=0)
+    # The most of a job's server log kept and uploaded to its thread (head and tail).
+    max_log_upload_bytes: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    # The autopilot: at most this many relaunches after the first rung, and this long in all.
+    autopilot_steps: int = Field(default=6, ge=0, le=20)
+    autopilot_budget_s: float = Field(default=4 * 3600.0, gt=0)
     # The coordinator's agent API beside the Slack app in `serve` (same port).
     coordinator: bool = True
     # Log lines on stderr: `text` for people, `json` (one object a line) for log shippers.

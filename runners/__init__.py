@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from runners.agent import AgentConfig, RunnerAgent
+from runners.autopilot import Ladder, run_ladder
 from runners.doctor import DoctorError, DoctorReport, Finding, diagnose
 from runners.errors import (
     AuthError,
@@ -23,8 +24,12 @@ from runners.errors import (
     SpecError,
 )
 from runners.fallbacks import FALLBACKS, Fallback
+from runners.golden import settle as settle_replies
+from runners.ladder import Done, Rung, Step, config_key, plan
+from runners.ladder import command as ladder_command
 from runners.playbook import Budgets, RunnerConfig, run_playbook
 from runners.redact import redact, redact_data
+from runners.replybook import FileBook
 from runners.result import Event, FirstError, NextStep, RunbookMatch, RunResult, RunTriage
 from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
 from runners.spec import check as check_spec
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from runners.agents import Agent
     from runners.coordinator import coordinator_app, reap_leases, router
     from runners.database import Database, connect, now, run_migrations, safe_url
+    from runners.joblogs import JobLog
     from runners.metrics import job_registry
     from runners.records import Job
     from runners.store import JobStore, open_jobs
@@ -43,6 +49,7 @@ _LAZY = {
     "Agent": "runners.agents",
     "Database": "runners.database",
     "Job": "runners.records",
+    "JobLog": "runners.joblogs",
     "JobStore": "runners.store",
     "connect": "runners.database",
     "coordinator_app": "runners.coordinator",
@@ -76,14 +83,18 @@ __all__ = [
     "Database",
     "DoctorError",
     "DoctorReport",
+    "Done",
     "Event",
     "Fallback",
+    "FileBook",
     "Finding",
     "FirstError",
     "InvalidTransition",
     "Job",
+    "JobLog",
     "JobSpec",
     "JobStore",
+    "Ladder",
     "LaunchError",
     "NextStep",
     "Phase",
@@ -91,26 +102,33 @@ __all__ = [
     "RunResult",
     "RunTriage",
     "RunbookMatch",
+    "Rung",
     "RunnerAgent",
     "RunnerConfig",
     "RunnerError",
     "SpecError",
     "Status",
+    "Step",
     "check_model",
     "check_spec",
+    "config_key",
     "connect",
     "coordinator_app",
     "diagnose",
     "job_registry",
+    "ladder_command",
     "now",
     "open_jobs",
     "parse_command",
+    "plan",
     "reap_leases",
     "redact",
     "redact_data",
     "router",
+    "run_ladder",
     "run_migrations",
     "run_playbook",
     "safe_url",
+    "settle_replies",
     "usage",
 ]

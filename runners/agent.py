@@ -24,6 +24,7 @@ import httpx
 
 from runners import server
 from runners.errors import AuthError, CoordinatorError
+from runners.logcut import DEFAULT_MAX_LOG_BYTES, cut_file, cut_log
 from runners.playbook import RunnerConfig, run_playbook
 from runners.redact import redact_data, redact_file, redact_lines
 from runners.result import Event, RunResult
@@ -84,16 +85,21 @@ class Coordinator:
         retry: bool = True,
         final_s: float = 0.0,
         timeout: float | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response | None:
         """POST with retries until it lands, or the agent stops. `final_s`: a last word (a
         verdict, the last events) that still gets this long once the agent is stopping.
+        `content`: raw bytes sent instead of `body` as JSON (a server log).
         AuthError: this agent's token is refused (revoked), so nothing it sends counts."""
         delay = 0.25
         deadline = time.monotonic() + final_s
         while not self.stop.is_set() or time.monotonic() < deadline:
             try:
                 wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
-                r = self.http.post(path, json=body, timeout=wait)
+                if content is None:
+                    r = self.http.post(path, json=body, timeout=wait)
+                else:
+                    r = self.http.post(path, content=content, timeout=wait)
             except httpx.HTTPError as exc:
                 if not retry:
                     raise CoordinatorError(f"coordinator unreachable: {exc}") from exc
@@ -213,6 +219,7 @@ class RunnerAgent:
         self._lock = threading.Lock()
         self.heartbeat_s = config.heartbeat_s  # then at most a third of the lease given
         self.refused: AuthError | None = None  # the token was refused: stop, report nothing
+        self.max_log_bytes = DEFAULT_MAX_LOG_BYTES  # then what the coordinator keeps
 
     @property
     def busy(self) -> bool:
@@ -261,6 +268,7 @@ class RunnerAgent:
             return
         info = reply.json()
         log.info("registered as %s with labels %s", info["agent"], info["labels"])
+        self.max_log_bytes = _positive(info.get("max_log_bytes"), DEFAULT_MAX_LOG_BYTES)
         lease_s = float(info.get("lease_s") or 0)
         if lease_s > 0:  # three heartbeats, and three of the longest retry waits, per lease
             self.heartbeat_s = min(self.config.heartbeat_s, lease_s / 3)
@@ -369,6 +377,7 @@ class RunnerAgent:
 
     def _deliver(self, job_id: int, result: RunResult) -> None:
         try:
+            self._send_log(job_id, result)  # first: the thread gets it with the verdict
             body = result.redacted().model_dump(mode="json")  # a pending one, too
             reply = self.api.call(f"/jobs/{job_id}/result", body, final_s=FINAL_S)
         except AuthError as exc:
@@ -382,6 +391,25 @@ class RunnerAgent:
             (self.pending / f"{job_id}.json").unlink(missing_ok=True)
             log.info("job %s: %s", job_id, result.status)
 
+    def _send_log(self, job_id: int, result: RunResult) -> None:
+        """The run's server log (redacted on disk already), cut to what the coordinator
+        keeps and redacted again. A log it refuses is logged; the verdict goes anyway."""
+        if not result.log_path:
+            return
+        path = Path(result.log_path)
+        try:
+            total = path.stat().st_size
+            data = cut_file(path, self.max_log_bytes)
+        except OSError as exc:  # nothing launched, or the file is gone
+            log.info("job %s: no server log to send: %s", job_id, exc)
+            return
+        text = "\n".join(redact_lines(data.decode("utf-8", errors="replace").split("\n")))
+        sent = cut_log(text.encode(), self.max_log_bytes)  # a mask may be longer than a secret
+        try:
+            self.api.call(f"/jobs/{job_id}/log?total={total}", None, final_s=FINAL_S, content=sent)
+        except CoordinatorError as exc:
+            log.warning("job %s: the coordinator refused its server log: %s", job_id, exc)
+
     def _deliver_pending(self) -> None:
         """Results of jobs finished while the coordinator was away, then this agent stopped."""
         for path in sorted(self.pending.glob("*.json")) if self.pending.is_dir() else []:
@@ -391,3 +419,12 @@ class RunnerAgent:
                 path.unlink(missing_ok=True)
                 continue
             self._deliver(int(path.stem), result)
+
+
+def _positive(value: Any, default: int) -> int:
+    """A size the coordinator said, or `default` when it said none or nonsense."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return default
+    return number if number > 0 else default

@@ -3,7 +3,8 @@ as values that travel as JSON (in `RunResult.answers`), and the judgement over t
 the requests are in `runners.probes`.
 
 A run fails on output quality only when every failing probe got HTTP 200: a 5xx or no
-answer is the server failing, which the first-error path already reads from the log.
+answer is the server failing, which the first-error path already reads from the log. Or
+when its replies differ from the known-good run's on the same config (`runners.golden`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, Field
 
 from runners.answer_checks import Check
+from runners.comparisons import Comparison
 
 QUALITY = "output quality"
 TEMPLATE_MISMATCH = "template mismatch"
@@ -75,6 +77,10 @@ class AnswerReport(BaseModel):
     judged: bool = True
     not_judged: str = ""  # why the checks did not decide the run ("dummy weights ...")
     chat_template: bool | None = None  # None: not known
+    # What identifies the checkpoint the replies came from (`runners.revision`), and the
+    # replies beside the known-good run's and the other mode's (`runners.golden`).
+    revision: str = ""
+    comparisons: list[Comparison] = Field(default_factory=list)
 
     @property
     def failing(self) -> list[ProbeAnswer]:
@@ -99,7 +105,14 @@ class AnswerReport(BaseModel):
         where every such probe was answered with HTTP 200."""
         blocking = self.blocking
         mismatch = self.judged and self.template_mismatch
-        return mismatch or (bool(blocking) and all(p.answered for p in blocking))
+        answered = bool(blocking) and all(p.answered for p in blocking)
+        return mismatch or answered or self.differs_from_known_good is not None
+
+    @property
+    def differs_from_known_good(self) -> Comparison | None:
+        """The comparison that fails the run: the same checkpoint, flags and versions as
+        the known-good run, and other replies at temperature 0."""
+        return next((c for c in self.comparisons if c.fails), None)
 
     @property
     def template_mismatch(self) -> bool:
@@ -109,6 +122,9 @@ class AnswerReport(BaseModel):
         """One line for the verdict: the first failing probe's first failure."""
         if self.judged and self.template_mismatch:
             return f"{TEMPLATE_MISMATCH}: chat fails, /v1/completions of the same prompt is clean"
+        if not self.blocking and (differs := self.differs_from_known_good) is not None:
+            first = differs.diffs[0]
+            return f"{differs.headline()}: {first.probe} ({first.endpoint})"
         probe = next(iter(self.blocking or self.failing), None)
         if probe is None:
             return "every answer check passed"
@@ -117,6 +133,14 @@ class AnswerReport(BaseModel):
     def evidence(self) -> list[str]:
         """The lines the first error quotes and the triage reads: the failing prompts,
         replies and check outcomes, each bounded."""
+        differs = self.differs_from_known_good
+        if differs is not None and not self.blocking:
+            lines = [f"{QUALITY}: {differs.headline()}"[:300]]
+            for diff in differs.diffs:
+                lines.append(f"{diff.endpoint} prompt: {diff.prompt}"[:300])
+                lines.append(f"{differs.then_label}: {diff.then!r}"[:300])
+                lines.append(f"{differs.now_label}: {diff.now!r}"[:300])
+            return lines
         lines = [f"{QUALITY}: HTTP 200 but the reply is not an answer: {self.summary()}"]
         for probe in self.blocking or self.failing:
             lines.append(f"{probe.endpoint} prompt: {probe.prompt}"[:300])

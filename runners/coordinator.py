@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -26,6 +26,7 @@ from runners.database import now
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
 from runners.metrics import job_registry
 from runners.records import Job
+from runners.reply_store import ReplyStore, finish
 from runners.result import Event, RunResult
 from runners.store import JobStore
 
@@ -68,14 +69,16 @@ def _job_view(job: Job) -> dict[str, Any]:
 
 
 class _TooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, f"request body too large: at most {MAX_BODY_BYTES} bytes")
+    def __init__(self, cap: int = MAX_BODY_BYTES) -> None:
+        super().__init__(413, f"request body too large: at most {cap} bytes")
 
 
 class _CappedRoute(APIRoute):
     """Bodies over MAX_BODY_BYTES are refused before they are read: by their declared
     length at once, streamed ones at the byte that crosses the cap. FastAPI reads and
     parses the body before it checks the token, so this stands in front of both."""
+
+    cap = MAX_BODY_BYTES
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -84,16 +87,16 @@ class _CappedRoute(APIRoute):
             declared = request.headers.get("content-length", "0")
             # A length of many digits is refused before int() (which caps its input).
             size_ok = declared.isascii() and declared.isdigit() and len(declared) <= 12
-            if not size_ok or int(declared) > MAX_BODY_BYTES:
-                raise _TooLarge()
+            if not size_ok or int(declared) > self.cap:
+                raise _TooLarge(self.cap)
             seen = 0
 
             async def receive() -> Message:
                 nonlocal seen
                 message = await request.receive()
                 seen += len(message.get("body", b""))
-                if seen > MAX_BODY_BYTES:
-                    raise _TooLarge()
+                if seen > self.cap:
+                    raise _TooLarge(self.cap)
                 return message
 
             return await handler(Request(request.scope, receive))
@@ -103,6 +106,7 @@ class _CappedRoute(APIRoute):
 
 def router(store: JobStore) -> APIRouter:
     api = APIRouter(prefix=PREFIX, route_class=_CappedRoute)
+    replies = ReplyStore(store.engine)  # known-good and earlier replies (runners.golden)
 
     async def agent(request: Request) -> Agent:
         auth = request.headers.get("authorization", "")
@@ -140,6 +144,7 @@ def router(store: JobStore) -> APIRouter:
             "agent": agent.name,
             "labels": list(agent.labels),
             "lease_s": store.lease_for.total_seconds(),
+            "max_log_bytes": store.max_log_bytes,  # the agent cuts its logs to this
         }
 
     @api.post("/lease", response_model=None)
@@ -174,9 +179,27 @@ def router(store: JobStore) -> APIRouter:
 
     @api.post("/jobs/{job_id}/result")
     async def result(job_id: int, body: RunResult, me: Authed) -> dict[str, Any]:
-        job = await to_thread.run_sync(lambda: owned(lambda: store.finish(me, job_id, body)))
+        job = await to_thread.run_sync(
+            lambda: owned(lambda: finish(store, replies, me, job_id, body))
+        )
         log.info("job %s %s on %s", job_id, job.status.value, me.name)
         return _job_view(job)
+
+    class _LogRoute(_CappedRoute):
+        cap = store.max_log_bytes + 64 * 1024  # an agent's cut log, not one byte more
+
+    async def job_log(
+        job_id: int, request: Request, me: Authed, total: Annotated[int, Query(ge=0)] = 0
+    ) -> Response:
+        """The job's redacted server log, raw bytes, sent before its verdict (once kept,
+        a repeat changes nothing)."""
+        data = await request.body()
+        await to_thread.run_sync(lambda: owned(lambda: store.put_log(me, job_id, data, total)))
+        return Response(status_code=204)
+
+    api.add_api_route(
+        "/jobs/{job_id}/log", job_log, methods=["POST"], route_class_override=_LogRoute
+    )
 
     @api.post("/jobs/{job_id}/cancel")
     async def cancel(job_id: int, me: Authed) -> dict[str, Any]:

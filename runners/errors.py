@@ -25,3 +25,8 @@ class CoordinatorError(RunnerError):
 
 class AuthError(CoordinatorError):
     """A missing or wrong agent token."""
+
+
+class RepliesError(RunnerError):
+    """The known-good and earlier replies could not be read or written (their database
+    table, or the local file of `ascend-oncall run`)."""

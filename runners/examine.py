@@ -21,6 +21,7 @@ class Examination:
     report: DoctorReport | None  # None: nothing was examined (a hub name, or --no-doctor)
     blocked: str | None = None  # why the launch must not go ahead
     triage: RunTriage | None = None  # the runbook entry the first error predicts
+    next: NextStep | None = None  # the relaunch that avoids it, where the doctor knows one
 
 
 def examine(
@@ -47,7 +48,11 @@ def examine(
         return Examination(report)
     first = report.errors[0]
     why = f"doctor [{first.check}]: {first.message}"
-    return Examination(report, blocked=why, triage=_triage(first))
+    nxt = None
+    if first.fallback and spec.fallback != first.fallback:
+        reason = f"the doctor: {first.message}"
+        nxt = NextStep(playbook="fallback", fallback=first.fallback, reason=reason)
+    return Examination(report, blocked=why, triage=_triage(first), next=nxt)
 
 
 def doctor_job(
@@ -55,7 +60,7 @@ def doctor_job(
 ) -> None:
     """A `/doctor` job: the examination is the whole run, and nothing is launched."""
     found = examine(spec, vllm_cmd, roots)
-    result.doctor, result.triage = found.report, found.triage
+    result.doctor, result.triage, result.next = found.report, found.triage, found.next
     if found.report is None:
         result.status, result.verdict = "blocked", f"blocked: {found.blocked}"
         result.first_error = FirstError(signature=found.blocked or "not examined")
@@ -68,6 +73,7 @@ def doctor_job(
     else:
         result.status = "failed"
         result.first_error = FirstError(signature=found.blocked or result.verdict)
+        result.next = found.next
 
 
 def summary(report: DoctorReport) -> str:

@@ -26,6 +26,7 @@ from runners.errors import LaunchError, SpecError
 from runners.examine import doctor_job, examine
 from runners.logwatch import CAPTURING, LogFollower, read_until
 from runners.result import Event, FirstError, RunResult
+from runners.revision import revision
 from runners.spec import JobSpec, check, launch_plan
 from runners.states import Phase, advance
 from runners.verdict import classify
@@ -215,7 +216,7 @@ def _examined(run: _Run, spec: JobSpec) -> str | None:
     """The doctor on the model folder: an error blocks the launch, with its runbook entry;
     warnings are notes."""
     found = examine(spec, run.config.vllm_cmd, run.config.model_roots)
-    run.result.doctor, run.result.triage = found.report, found.triage
+    run.result.doctor, run.result.triage, run.result.next = found.report, found.triage, found.next
     for warning in found.report.warnings if found.report else ():
         run.note(f"doctor [{warning.check}]: {warning.message}")
     return found.blocked
@@ -374,6 +375,8 @@ def _judge_answers(
         if cancel.is_set():
             return "cancelled"
     report = run.result.answers = future.result()
+    # What the replies are filed by (the host's disk): compared later, where they are kept.
+    report.revision = revision(spec.model, spec.args)
     if report.failed:
         run.result.facts.append(BAD_ANSWER_FACT)
         return "failed"

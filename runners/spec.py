@@ -86,6 +86,7 @@ FLAGS: dict[str, Value | None] = {
     "--load-format": _choice("auto", "dummy", "safetensors", "pt", "npcache"),
     "--quantization": NAME,
     "--served-model-name": NAME,
+    "--revision": NAME,  # a hub commit or branch: part of what known-good replies are filed by
     "--generation-config": _choice("auto", "vllm"),
     "--compilation-config": _json("--compilation-config"),
     "--additional-config": _json("--additional-config"),
@@ -156,6 +157,9 @@ class JobSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     labels: tuple[str, ...] = ()  # run only on an agent with all of these (a host name counts)
     no_doctor: bool = False  # launch without examining the model folder first
+    # A passing run's deterministic replies become its checkpoint's known-good ones.
+    record_golden: bool = False
+    autopilot: bool = False  # a rung of the autopilot's ladder: its verdict chooses the next
 
     def describe(self) -> str:
         """How a person would type this job: `/smoke Qwen/Qwen3-8B --vl --enforce-eager`."""
@@ -165,6 +169,7 @@ class JobSpec(BaseModel):
         words.append(self.model)
         words += ["--vl"] if self.vl else []
         words += ["--no-doctor"] if self.no_doctor else []
+        words += ["--record-golden"] if self.record_golden else []
         words += [f"--env {k}={v}" for k, v in sorted(self.env.items())]
         words += [shlex.quote(a) for a in self.args]
         words += ["on " + ",".join(self.labels)] if self.labels else []
@@ -335,7 +340,7 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
     if not words or words[0].startswith("-"):
         raise SpecError(usage(playbook))
     model, rest = words[0], words[1:]
-    vl, no_doctor, env, args = False, False, {}, []
+    vl, no_doctor, golden, env, args = False, False, False, {}, []
     i = 0
     while i < len(rest):
         word = rest[i]
@@ -343,6 +348,8 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
             vl = True
         elif word == "--no-doctor":
             no_doctor = True
+        elif word == "--record-golden":
+            golden = True
         elif word == "--env" and i + 1 < len(rest):
             name, eq, value = rest[i + 1].partition("=")
             if not eq:
@@ -362,6 +369,7 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
             env=env,
             labels=tuple(labels),
             no_doctor=no_doctor,
+            record_golden=golden,
         ),
         strict_paths=False,
         remote_code=remote_code,
@@ -372,7 +380,8 @@ def usage(playbook: Playbook) -> str:
     if playbook == "doctor":
         return "/doctor <model folder> [--tp N] [--max-model-len N] [serve args...] [on <label>]"
     head = "/fallback <name[=value]> " if playbook == "fallback" else f"/{playbook} "
-    text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [--no-doctor] [serve args...]"
+    text = head + "<model> [--vl] [--tp N] [--env NAME=VALUE] [--no-doctor] [--record-golden]"
+    text += " [serve args...]"
     text += " [on <host or label>]"
     if playbook == "fallback":
         text += "\nfallbacks: " + "; ".join(f.describe() for f in FALLBACKS.values())

@@ -20,7 +20,10 @@ from runners.agents import Agent, agent_record, aware
 from runners.database import connect, safe_url
 from runners.database import now as _now
 from runners.errors import CoordinatorError, InvalidTransition, RunnerError
+from runners.joblist import JobQueries
+from runners.joblogs import JobLogs
 from runners.leasing import free_slots, next_queued, take
+from runners.logcut import DEFAULT_MAX_LOG_BYTES
 from runners.metrics import job_finished
 from runners.notices import Notices
 from runners.records import Job, job_record
@@ -32,7 +35,7 @@ from runners.tables import AgentRow, EventRow, JobLabelRow, JobRow, migrate
 LEASE_TRIES = 20
 
 
-class JobStore(Notices):
+class JobStore(Notices, JobLogs, JobQueries):
     """Jobs: queued, leased, heartbeaten, finished, cancelled, lost; shown in chat once."""
 
     def agents(self) -> list[tuple[Agent, Job | None]]:
@@ -399,11 +402,16 @@ class JobStore(Notices):
         return lost
 
 
-def open_jobs(url: str, lease_s: float = 60.0) -> JobStore:
-    """Connect and bring the runner tables up to date."""
+def open_jobs(
+    url: str, lease_s: float = 60.0, max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+) -> JobStore:
+    """Connect and bring the runner tables up to date. `max_log_bytes`: the most of a
+    job's server log kept (ONCALL_MAX_LOG_UPLOAD_BYTES)."""
     try:
         engine = connect(url)
         migrate(engine)
     except (SQLAlchemyError, OSError) as exc:
         raise RunnerError(f"cannot open the database {safe_url(url)}: {exc}") from exc
-    return JobStore(engine, lease_s)
+    store = JobStore(engine, lease_s)
+    store.max_log_bytes = max_log_bytes
+    return store

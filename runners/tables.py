@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,6 +107,24 @@ class DispatchRow(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class JobLogRow(Base):
+    """A job's redacted server log, as its agent sent it (cut to the cap), and its upload
+    to the job's chat thread: claimed by one replica at a time, done once."""
+
+    __tablename__ = "runner_job_logs"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("runner_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    text: Mapped[str] = mapped_column(Text)
+    total_bytes: Mapped[int] = mapped_column(BigInteger)  # the log's size on its host
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    tried_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    file_id: Mapped[str | None] = mapped_column(String(32))
 
 
 def migrate(engine: Engine) -> None:

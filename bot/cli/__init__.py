@@ -362,6 +362,7 @@ def kb_eval(
 
 def _register_runner_commands() -> None:
     from bot.cli.doctor import doctor_command
+    from bot.cli.jobs import jobs_app
     from bot.cli.runs import coordinator_app, run_command, runner_command
 
     extra_args = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -369,6 +370,7 @@ def _register_runner_commands() -> None:
     app.command("doctor", context_settings=extra_args)(doctor_command)
     app.command("runner")(runner_command)
     app.add_typer(coordinator_app, name="coordinator")
+    app.add_typer(jobs_app, name="jobs")
 
 
 _register_runner_commands()

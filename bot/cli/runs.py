@@ -16,12 +16,19 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import HostOption, PortOption, err, fail, load_settings, out
-from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
+from bot.render.run_answers import (
+    answers_heading,
+    check_table,
+    comparison_lines,
+    finding_lines,
+    reply_lines,
+)
 from bot.render.run_doctor import doctor_heading, doctor_lines
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
     Event,
+    FileBook,
     JobSpec,
     RunResult,
     RunTriage,
@@ -30,6 +37,7 @@ from runners import (
     redact,
     redact_data,
     run_playbook,
+    settle_replies,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +61,11 @@ def _env_pairs(pairs: list[str]) -> dict[str, str]:
 def run_command(
     ctx: typer.Context,
     playbook: Annotated[
-        str, typer.Argument(help="smoke, eager or fallback.", autocompletion=lambda: PLAYBOOKS)
+        str,
+        typer.Argument(
+            help="smoke, eager, fallback, or autopilot (the ladder until a config works).",
+            autocompletion=lambda: [*PLAYBOOKS, "autopilot"],
+        ),
     ],
     model: Annotated[str, typer.Option(help="Model name (org/name) or path under a model root.")],
     vl: Annotated[
@@ -99,13 +111,24 @@ def run_command(
             help="Launch a model folder without examining it first (see `doctor`).",
         ),
     ] = False,
+    record_golden: Annotated[
+        bool,
+        typer.Option(
+            "--record-golden",
+            help="A passing run's deterministic replies become the model's known-good ones.",
+        ),
+    ] = False,
 ) -> None:
     """Run one playbook here: launch the server, wait for ready, smoke it, stop, judge.
     Extra serve arguments go after `--`."""
 
     settings: Settings = load_settings()
+    ladder = playbook == "autopilot"  # the ladder of smoke, eager and fallbacks
+    if ladder:
+        playbook = "smoke"
     if playbook not in PLAYBOOKS:
-        raise fail(f"playbook must be one of {', '.join(PLAYBOOKS)}, not {playbook}", 2)
+        choices = ", ".join([*PLAYBOOKS, "autopilot"])
+        raise fail(f"playbook must be one of {choices}, not {playbook}", 2)
     overrides: dict[str, Any] = {
         "vllm_cmd": tuple(shlex.split(vllm_cmd)) if vllm_cmd else None,
         "port": port,
@@ -128,6 +151,7 @@ def run_command(
                 args=tuple(ctx.args),
                 env=_env_pairs(env or []),
                 no_doctor=no_doctor,
+                record_golden=record_golden,
             ),
             config.model_roots,
             remote_code=config.remote_code,
@@ -146,7 +170,13 @@ def run_command(
                 words = f"{event.stage} {event.message}"
             err.print(Text(f"[{event.phase}] {words}".rstrip()), soft_wrap=True)
 
+    if ladder:
+        from bot.cli.autopilot import autopilot
+
+        autopilot(spec, config, settings, as_json, cancel)
     result = run_playbook(spec, config, show, cancel)
+    # Beside the known-good and the other mode's replies, kept under the work folder.
+    result = settle_replies(result, spec, FileBook.under(config.work_dir))
     if result.first_error is not None:
         result.triage = _triaged(result, settings, quiet=as_json)
     if as_json:
@@ -200,6 +230,10 @@ def _print(result: RunResult) -> None:
         say(heading)
         for line in [*reply_lines(result), *check_table(result), *finding_lines(result)]:
             say("  " + redact(line))
+        for headline, lines in comparison_lines(result):  # known-good, graph vs eager
+            say(redact(headline))
+            for line in lines:
+                say("  " + redact(line))
     if result.next:
         nxt = result.next.fallback or ""
         say(f"next: {result.next.playbook} {nxt} ({result.next.reason})")
@@ -223,7 +257,7 @@ def _jobs(settings: Settings):  # type: ignore[no-untyped-def]
     from runners import RunnerError, open_jobs
 
     try:
-        return open_jobs(settings.database_url, settings.lease_s)
+        return open_jobs(settings.database_url, settings.lease_s, settings.max_log_upload_bytes)
     except RunnerError as exc:
         raise fail(str(exc)) from exc
 

@@ -15,6 +15,8 @@ def answers_heading(result: RunResult) -> str | None:
     report = result.answers
     if report is None:
         return None
+    if report.differs_from_known_good is not None:  # judged or not: the replies moved
+        return f"Answer checks: failed: {report.summary()}"
     if not report.judged:
         return f"Answer checks: {report.not_judged}"
     if report.failed:
@@ -76,3 +78,26 @@ def check_table(result: RunResult) -> list[str]:
 
 def finding_lines(result: RunResult) -> list[str]:
     return list(result.answers.findings) if result.answers else []
+
+
+def comparison_lines(result: RunResult) -> list[tuple[str, list[str]]]:
+    """(headline, lines) per comparison with earlier replies: the known-good run's, or
+    graph mode beside eager; each differing probe's two replies one above the other, and
+    where they part."""
+    report = result.answers
+    shown: list[tuple[str, list[str]]] = []
+    for comparison in report.comparisons if report else []:
+        lines: list[str] = []
+        width = max(len(comparison.then_label), len(comparison.now_label)) + 1
+        for diff in comparison.diffs:
+            lines.append(f"{diff.probe} via /v1/{_path(diff.endpoint)}: {diff.prompt}")
+            lines.append(f"  {comparison.then_label + ':':<{width}} {_shown(diff.then, 0)}")
+            lines.append(f"  {comparison.now_label + ':':<{width}} {_shown(diff.now, 0)}")
+            apart = f"{diff.then[diff.at : diff.at + 20]!r} vs {diff.now[diff.at : diff.at + 20]!r}"
+            lines.append(f"  first difference at character {diff.at}: {apart}")
+        if comparison.matched:
+            lines.append("alike: " + ", ".join(comparison.matched))
+        if comparison.note:
+            lines.append(comparison.note)
+        shown.append((comparison.headline(), lines))
+    return shown

@@ -20,7 +20,13 @@ from bot.render.blocks import (
     limit,
     section,
 )
-from bot.render.run_answers import answers_heading, check_table, finding_lines, reply_lines
+from bot.render.run_answers import (
+    answers_heading,
+    check_table,
+    comparison_lines,
+    finding_lines,
+    reply_lines,
+)
 from bot.render.run_doctor import doctor_heading, doctor_lines
 from bot.slack.text import mention
 from runners import (
@@ -190,14 +196,28 @@ def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
     if tail and job.status is not Status.PASSED:
         blocks.append(section("*Log tail*\n" + code(tail)))
     steps = next_steps(result.next)
+    ladder = _ladder_button(job)
+    if ladder and not steps:
+        blocks.append({"type": "actions", "elements": [ladder]})
     if steps and result.next is not None:
         blocks.append(section(f"*Next:* {escape(result.next.reason)}"))
         buttons = [
             button(_step_words(s), RUN_ACTION, next_value(job.id, s), "primary" if i == 0 else None)
             for i, s in enumerate(steps[:4])
         ]
+        buttons += [ladder] if ladder else []
         blocks.append({"type": "actions", "elements": buttons})
     return limit(blocks)
+
+
+def _ladder_button(job: Job) -> Block | None:
+    """*Find a working config* under a failure a person ran: the autopilot from here on
+    (an autopilot rung climbs by itself)."""
+    if job.spec.autopilot or job.spec.playbook == "doctor":
+        return None
+    if job.status not in (Status.FAILED, Status.TIMEOUT):
+        return None
+    return button("Find a working config", RUN_ACTION, next_value(job.id, "autopilot"))
 
 
 def _answers(result: RunResult) -> list[Block]:
@@ -209,6 +229,9 @@ def _answers(result: RunResult) -> list[Block]:
     blocks = [section(f"*{escape(heading)}*\n" + code([redact(ln) for ln in reply_lines(result)]))]
     blocks.append(section(code(check_table(result))))
     blocks += [context(escape(redact(f))) for f in finding_lines(result)]
+    for headline, lines in comparison_lines(result):  # known-good, graph vs eager
+        body = f"*{escape(redact(headline))}*"
+        blocks.append(section(body + ("\n" + code([redact(ln) for ln in lines]) if lines else "")))
     return blocks
 
 
@@ -330,7 +353,12 @@ def form_values(view: dict[str, Any]) -> tuple[str, str]:
 def spec_for(parent: JobSpec, step: str) -> JobSpec:
     """The job a next-step button asks for: the parent's model, args and host."""
     if step.startswith("fallback:"):
-        return parent.model_copy(update={"playbook": "fallback", "fallback": step.split(":", 1)[1]})
-    if step == "eager":
-        return parent.model_copy(update={"playbook": "eager", "fallback": None})
+        fallback = step.split(":", 1)[1]
+        return parent.model_copy(
+            update={"playbook": "fallback", "fallback": fallback, "record_golden": False}
+        )
+    if step == "eager":  # another config: its replies are not what was asked to be recorded
+        return parent.model_copy(
+            update={"playbook": "eager", "fallback": None, "record_golden": False}
+        )
     return parent

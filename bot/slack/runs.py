@@ -21,9 +21,12 @@ from slack_sdk.errors import SlackApiError
 from bot.metrics import DISPATCHES, REQUESTS, RUNNER_VERDICTS, SLACK_ERRORS
 from bot.render import run_blocks
 from bot.settings import Settings
+from bot.slack.autopilot import Ladders
 from bot.slack.deliveries import Deliveries
+from bot.slack.log_upload import LogUploads
 from bot.slack.text import escape
 from runners import (
+    Done,
     Job,
     JobSpec,
     JobStore,
@@ -203,6 +206,8 @@ class Reporter:
         self.min_update_s = 1.0
         self._updated: dict[int, float] = {}
         self.store, self.jobs = dispatcher.store, dispatcher.jobs
+        self.logs = LogUploads(self.store, self.jobs.client, self.jobs.soon)
+        self.ladders = Ladders(dispatcher, dispatcher.settings)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.every_s):
@@ -227,6 +232,7 @@ class Reporter:
             if job.status.final:
                 self._updated.pop(job.id, None)
                 RUNNER_VERDICTS.labels(playbook=job.spec.playbook, status=job.status.value).inc()
+        self.logs.sweep()  # logs whose upload failed or never started, after the verdicts
         return shown
 
     def _show(self, job: Job) -> None:
@@ -256,6 +262,9 @@ class Reporter:
             if not posted:
                 self.store.release_verdict(job)
                 self.store.release_notice(job)
+            else:
+                self.logs.after_verdict(job)  # the server log as a file, under the verdict
+                self.ladders.after_verdict(job)  # an autopilot rung: the next, or the end
 
     def _send(self, method: str, **kwargs: Any) -> bool:
         """False when Slack could not take it just now (worth another try); a refusal
@@ -288,15 +297,24 @@ class RunListeners:
         self.store, self.jobs = dispatcher.store, dispatcher.jobs
 
     def command(self, ack: Ack, body: dict[str, Any]) -> None:
-        playbook: Playbook = body["command"].lstrip("/")
-        REQUESTS.labels(kind=playbook).inc()
+        name = body["command"].lstrip("/")
+        REQUESTS.labels(kind=name).inc()
+        ladder = name == "autopilot"  # its first rung is a smoke, marked as a rung
+        playbook: Playbook = "smoke" if ladder else name
         text = (body.get("text") or "").strip()
         if not text or text in ("help", "-h", "--help"):
-            ack(text=f"Usage: `{usage(playbook)}`", response_type="ephemeral")
+            shown = (
+                usage(playbook).replace("/smoke", "/autopilot", 1) if ladder else usage(playbook)
+            )
+            ack(text=f"Usage: `{shown}`", response_type="ephemeral")
             return
         try:
+            request: JobSpec | tuple[Playbook, str] = (playbook, text)
+            if ladder:
+                parsed = parse_command(playbook, text, self.settings.allow_remote_code)
+                request = parsed.model_copy(update={"autopilot": True})
             job, why = self.dispatcher.dispatch(
-                (playbook, text),
+                request,
                 user=body["user_id"],
                 channel=body.get("channel_id"),
                 thread_ts=None,
@@ -304,6 +322,9 @@ class RunListeners:
                 source="slash",
                 response_url=body.get("response_url"),
             )
+        except SpecError as exc:  # /autopilot parses here: quote what was typed, escaped
+            ack(text=escape(str(exc)), response_type="ephemeral")
+            return
         except Exception as exc:  # the database away, Slack slow: say so within the ack
             log.exception("could not queue a %s job", playbook)
             ack(text=f"Could not queue the job: {type(exc).__name__}", response_type="ephemeral")
@@ -329,7 +350,14 @@ class RunListeners:
         message = body.get("message") or {}
         if parent is None:
             return
-        spec = run_blocks.spec_for(parent.spec, str(value["next"]))
+        if value["next"] == "autopilot":  # the ladder from this verdict on
+            decision = Ladders(self.dispatcher, self.settings).next_rung(parent)
+            if isinstance(decision, Done):
+                self._tell(body, f"Autopilot: {escape(decision.why)}")
+                return
+            spec = decision.spec
+        else:
+            spec = run_blocks.spec_for(parent.spec, str(value["next"]))
         job, why = self.dispatcher.dispatch(
             spec,
             user=body["user"]["id"],
@@ -408,7 +436,7 @@ class RunListeners:
 
 def add_run_listeners(app: App, settings: Settings, dispatcher: Dispatcher) -> None:
     on = RunListeners(settings, dispatcher)
-    for name in ("/smoke", "/eager", "/fallback", "/doctor"):
+    for name in ("/smoke", "/eager", "/fallback", "/doctor", "/autopilot"):
         app.command(name)(on.command)
     app.command("/runners")(on.runners)
     app.action(run_blocks.RUN_ACTION)(on.next_step)

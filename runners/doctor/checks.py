@@ -276,6 +276,7 @@ def check_max_len(ck: Checkpoint, flags: Flags) -> Result:
             message=f"--max-model-len {asked} is above the model's {longest} positions"
             + (" (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 lets it start)" if allowed else ""),
             evidence=(*evidence, f"--max-model-len {asked}"),
+            fallback=None if allowed else f"max-model-len={longest}",
         )
     ], None  # fmt: skip
 

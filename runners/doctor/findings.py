@@ -25,6 +25,8 @@ class Finding(BaseModel):
     message: str
     entry_id: str | None = None
     evidence: tuple[str, ...] = ()
+    # The runbook fallback a relaunch with would avoid it (`max-model-len=2048`), if any.
+    fallback: str | None = None
 
 
 class Checked(BaseModel):

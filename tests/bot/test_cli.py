@@ -247,7 +247,7 @@ def test_serve_without_slack_tokens_says_what_is_missing(
 def test_slack_manifest_for_http_and_socket_mode() -> None:
     http = runner.invoke(app, ["slack-manifest", "--url", "https://bot.example.org/slack/events"])
     assert http.exit_code == 0
-    assert http.stdout.count("https://bot.example.org/slack/events") == 9  # 7 commands, 2 more
+    assert http.stdout.count("https://bot.example.org/slack/events") == 10  # 8 commands, 2 more
     assert "command: /triage" in http.stdout and "callback_id: triage_message" in http.stdout
     parsed = yaml.safe_load(http.stdout)
     assert (
@@ -262,6 +262,7 @@ def test_slack_manifest_for_http_and_socket_mode() -> None:
         "/eager",
         "/fallback",
         "/doctor",
+        "/autopilot",
         "/runners",
     }
     assert parsed["features"]["app_home"]["messages_tab_enabled"] is True  # DMs reach the bot

@@ -162,10 +162,11 @@ def test_smoke_from_slack_to_verdict_and_the_next_step_button(
     assert "FAILED" in shown and "false-ready" in shown
     assert "AtbRingMLA" in shown, "the first error signature"
     assert "MLA attention runtime failures after ready" in shown, "its runbook match"
-    (next_button,) = [
+    next_button, ladder = [
         b for b in _buttons(_blocks(verdict)) if b["action_id"] == run_blocks.RUN_ACTION
     ]
     assert json.loads(next_button["value"]) == {"job": 1, "next": "eager"}
+    assert json.loads(ladder["value"]) == {"job": 1, "next": "autopilot"}
 
     updates = [_text(_blocks(c)) for c in fake_slack.of("chat.update") if c.args["ts"] == thread]
     assert any("starting: " in u for u in updates), "the stage was shown while starting"
@@ -226,6 +227,55 @@ def test_doctor_from_slack_examines_a_folder_on_the_host_and_names_the_entry(
     ), "no launch is offered for a checkpoint that would fail"
     job = runs.store.job(1)
     assert job and job.status is Status.FAILED and job.spec.playbook == "doctor"
+
+
+def _wait_summary(fake: FakeSlack, thread: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for call in fake.of("chat.postMessage"):
+            if call.args.get("thread_ts") == thread and "AUTOPILOT" in _text(_blocks(call))[:40]:
+                return _text(_blocks(call))
+        time.sleep(0.1)
+    raise AssertionError(f"no autopilot summary in thread {thread}")
+
+
+def test_autopilot_from_slack_climbs_to_a_working_config(runs: Runs, fake_slack: FakeSlack) -> None:
+    runs.start_agent("a2")
+    slash = p.slash("/autopilot", "fake/capture-507903 on a2", f"{fake_slack.url}/respond/1")
+    assert dispatch(runs.app, slash, FORM).status == 200
+    (status,) = fake_slack.wait_for("chat.postMessage")
+    thread = status.response["ts"]
+    summary = _wait_summary(fake_slack, thread)
+    assert "AUTOPILOT WORKS: fake/capture-507903" in summary
+    assert "1. smoke: failed" in summary and "2. fallback hccl-aiv: passed" in summary
+    assert "HCCL_OP_EXPANSION_MODE=AIV vllm serve fake/capture-507903" in summary
+    first, second = runs.store.job(1), runs.store.job(2)
+    assert first and second and second.parent_id == 1 and second.spec.autopilot
+    assert second.spec.fallback == "hccl-aiv" and second.spec.labels == ("a2",)
+    assert runs.store.job(3) is None, "the ladder stops where a config works"
+    audit = [(a["source"], a["allowed"]) for a in runs.store.dispatches()]
+    assert ("autopilot", True) in audit and ("slash", True) in audit
+
+
+def test_find_a_working_config_under_a_failed_verdict_starts_the_ladder_there(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    runs.start_agent()
+    dispatch(runs.app, p.slash("/smoke", "fake/arch-unknown", f"{fake_slack.url}/r/1"), FORM)
+    (status,) = fake_slack.wait_for("chat.postMessage")
+    thread = status.response["ts"]
+    verdict = _wait_verdict(fake_slack, thread)
+    (ladder,) = [b for b in _buttons(_blocks(verdict)) if "autopilot" in b["value"]]
+    assert ladder["text"]["text"] == "Find a working config"
+    message = {"ts": verdict.response["ts"], "thread_ts": thread, "blocks": _blocks(verdict)}
+    dispatch(
+        runs.app,
+        p.button(run_blocks.RUN_ACTION, ladder["value"], message, f"{fake_slack.url}/r/2"),
+        FORM,
+    )
+    (said,) = fake_slack.wait_for("chat.postEphemeral")
+    assert "Autopilot: no relaunch helps" in said.args["text"], "an unknown architecture"
+    assert runs.store.job(2) is None
 
 
 def test_the_status_says_how_far_graph_capture_is(runs: Runs, fake_slack: FakeSlack) -> None:

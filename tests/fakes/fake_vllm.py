@@ -12,6 +12,8 @@ FAKE_VLLM_REPLY_DELAY_S holds every generation request that long (real seconds);
 FAKE_VLLM_IGNORE_SIGINT=1 / FAKE_VLLM_IGNORE_SIGTERM=1 make the main process ignore those
 signals. Real knobs the scenarios react to: --enforce-eager, --max-model-len,
 HCCL_OP_EXPANSION_MODE=AIV, TORCHDYNAMO_DISABLE=1, VLLM_KEEP_ALIVE_ON_ENGINE_DEATH.
+Replies are deterministic per request, and change with --dtype (other numerics) and with
+FAKE_VLLM_REPLY_SALT (another build of the same stack on the same flags).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ SCENARIOS += ("false-ready-fia", "graph-only-mla", "vl-dynamo", "capture-507903"
 # Replies with HTTP 200 that are not answers (the runbook's "output quality odd").
 SCENARIOS += ("commas", "special-tokens", "template-echo", "one-token", "graph-garbles")
 SCENARIOS += ("no-template", "huge-reply", "bad-json", "non-utf8")
+# Graph mode answers other words than eager, each a clean answer (a precision drift).
+SCENARIOS += ("graph-drifts",)
 CHATML = "<|im_start|>{role}\n{text}<|im_end|>\n"
 NO_TEMPLATE = (
     "As of transformers v4.44, default chat template is no longer allowed, so you must "
@@ -332,6 +336,10 @@ class FakeVllm:
         # Plain flags, not Events: a signal handler must never wait on a lock.
         self.stop_signal = 0
         self.dead = self.exit_requested = self.replayed = False
+        # What moves a greedy reply: other numerics, another build, graph-mode drift.
+        drift = self.scenario == "graph-drifts" and not self.eager
+        salt = [given.get("dtype"), os.environ.get("FAKE_VLLM_REPLY_SALT"), drift or None]
+        self.salt = [x for x in salt if x]
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_signal = signum
@@ -618,7 +626,8 @@ class FakeVllm:
 
     def completion(self, chat: bool, prompt: object, max_tokens: int) -> dict[str, object]:
         """Greedy-like: the same request always gets the same text, never an empty one."""
-        seed = hashlib.sha256(json.dumps([prompt, max_tokens], sort_keys=True).encode()).digest()
+        salted = [prompt, max_tokens, *self.salt] if self.salt else [prompt, max_tokens]
+        seed = hashlib.sha256(json.dumps(salted, sort_keys=True).encode()).digest()
         n, prompt_tokens = min(max_tokens, 8), max(1, len(json.dumps(prompt)) // 4)
         text = " ".join(WORDS[b % len(WORDS)] for b in seed[:n]).capitalize()
         choice: dict[str, object] = {"index": 0, "logprobs": None}

@@ -3,6 +3,10 @@
 * Web API at `<url>/api/<method>` (point SLACK_API_URL there): records every call, answers
   auth.test, chat.postMessage/update/postEphemeral, views.open, conversations.replies,
   files.info, apps.connections.open; can answer 429 with Retry-After, or an error.
+* Files upload v2: files.getUploadURLExternal answers an upload URL on the fake itself
+  (`<url>/upload/<id>`), the bytes POSTed there are kept in `uploads`, and
+  files.completeUploadExternal shares them (`shared`: file id -> channel_id, thread_ts).
+  `failing["upload"] = N` answers the next N upload POSTs with a 500.
 * File downloads at `<url>/files/<id>`, only with the bot token, honouring `Range: bytes=-N`.
 * response_url posts at `<url>/respond/<id>`.
 * `sign()` builds the headers Slack puts on requests to the app, with a real signature.
@@ -49,6 +53,8 @@ class FakeSlack:
         self.socket_url: str | None = None
         self.groups: dict[str, list[str]] = {}  # user group id -> member user ids
         self.failing: dict[str, int] = {}  # method -> how many internal_errors to answer first
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
+        self.shared: dict[str, dict[str, Any]] = {}  # file id -> completeUploadExternal's args
         self._ts = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -156,6 +162,18 @@ class FakeSlack:
             if group is None:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": group}
+        if method == "files.getUploadURLExternal":
+            if not args.get("filename") or not str(args.get("length") or "").isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{next(self._ts):06d}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = json.loads(args.get("files") or "[]")
+            if not files or any(f.get("id") not in self.uploads for f in files):
+                return {"ok": False, "error": "file_not_found"}
+            for f in files:
+                self.shared[f["id"]] = args
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
         return {"ok": False, "error": "unknown_method"}
@@ -177,6 +195,18 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if path.startswith("/upload/"):  # raw bytes, whatever the content type says
+                file_id = path.removeprefix("/upload/")
+                if fake.failing.get("upload", 0) > 0:  # the upload host away a moment
+                    fake.failing["upload"] -= 1
+                    self._send(500, b"upload failed")
+                    return
+                fake.uploads[file_id] = raw
+                fake.record(
+                    Call("upload", {"file": file_id, "size": len(raw)}, dict(self.headers.items()))
+                )
+                self._send(200, b"OK - " + str(len(raw)).encode())
+                return
             if "json" in (self.headers.get("Content-Type") or ""):
                 args = json.loads(raw or b"{}")
             else:

@@ -24,7 +24,16 @@ from pathlib import Path
 import pytest
 
 from kb import Triager
-from runners import Budgets, Event, JobSpec, RunnerConfig, RunResult, run_playbook
+from runners import (
+    Budgets,
+    Event,
+    JobSpec,
+    RunnerConfig,
+    RunResult,
+    ladder_command,
+    run_ladder,
+    run_playbook,
+)
 from runners import server as server_module
 from runners.logwatch import LogFollower
 from runners.server import Server, group_members
@@ -393,3 +402,34 @@ def test_answer_checks_read_real_replies_and_leave_dummy_weights_unjudged(
     assert all(c.ratio is not None for c in repetition)
     if report.failing:
         assert report.not_judged in result.notes
+
+
+def test_autopilot_finds_the_length_a_real_server_starts_with(
+    config: RunnerConfig, launched: list[Server], models: Models, triager: Triager
+) -> None:
+    """Beyond the config: the doctor blocks it before launch, and the ladder relaunches at
+    the config's length, which a real server starts with and answers."""
+    base = JobSpec(
+        playbook="smoke",
+        model=str(models.healthy),
+        args=(*TINY[:4], "--max-model-len", "100000", "--enforce-eager"),
+    )
+    ladder = run_ladder(base, config, triager.triage)
+    assert [s.result.status for s in ladder.steps] == ["blocked", "passed"], ladder
+    assert ladder.steps[1].spec.fallback == "max-model-len=2048"
+    assert ladder.done.outcome == "works" and ladder.done.best is not None
+    _, _, line = ladder_command(ladder.done.best.spec)
+    assert "--max-model-len 2048" in line and "100000" not in line
+
+
+def test_autopilot_on_a_false_ready_that_eager_shares_is_no_config(
+    config: RunnerConfig, launched: list[Server], models: Models, triager: Triager
+) -> None:
+    ladder = run_ladder(
+        JobSpec(playbook="smoke", model=str(models.head_dim_16), args=TINY), config, triager.triage
+    )
+    assert [s.spec.playbook for s in ladder.steps] == ["smoke", "eager"], ladder
+    assert ladder.done.outcome == "no_config" and "code problem" in ladder.done.why
+    first = ladder.steps[0].result.first_error
+    assert first is not None and "head_dim=16" in first.signature
+    assert not [s for s in launched if s.popen.poll() is None], "no server left running"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runners import JobSpec, RunnerConfig, RunResult, parse_command, run_playbook
+from runners.autopilot import run_ladder
 from runners.examine import examine, summary
 from tests.doctor.conftest import edit_config, make_checkpoint
 from tests.runners.conftest import FAKE_CMD
@@ -102,7 +103,8 @@ def test_a_doctor_job_examines_and_launches_nothing(
     assert result.next is not None and result.next.playbook == "smoke"  # now launch it
     edit_config(model, max_position_embeddings=512)
     failed = run(runner_config, spec(model, "doctor", "--max-model-len", "4096"))
-    assert failed.status == "failed" and failed.next is None
+    assert failed.status == "failed"
+    assert failed.next is not None and failed.next.fallback == "max-model-len=512"
     assert failed.triage and failed.triage.top and failed.triage.top.entry_id == MAX_LEN
 
 
@@ -112,3 +114,21 @@ def test_a_healthy_folder_is_launched_with_the_doctor_s_report_in_the_result(
     result = run(runner_config, spec(model))
     assert result.status == "passed"
     assert result.doctor is not None and result.doctor.ok
+
+
+def test_the_autopilot_takes_the_fallback_the_doctor_names(
+    runner_config: RunnerConfig, model: Path
+) -> None:
+    """A length beyond the config is blocked before launch, and the ladder relaunches at the
+    config's length instead of giving up."""
+    config = replace(runner_config, model_roots=(str(model.parent),))
+    base = spec(model, "smoke", "--max-model-len", "9000")
+    ladder = run_ladder(base, config)
+    assert [s.result.status for s in ladder.steps] == ["blocked", "passed"]
+    assert ladder.steps[1].spec.fallback == "max-model-len=2048"
+    assert ladder.done.outcome == "works"
+    hopeless = make_checkpoint(model.parent / "kv3")
+    edit_config(hopeless, num_key_value_heads=3)
+    stopped = run_ladder(spec(hopeless, "smoke", "--tensor-parallel-size", "2"), config)
+    assert stopped.done.outcome == "no_config" and len(stopped.steps) == 1
+    assert "doctor" in stopped.done.why

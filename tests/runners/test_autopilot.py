@@ -1,0 +1,141 @@
+"""The autopilot against the fake `vllm`: each ladder ends at the best config in the fewest
+rungs, never runs a config twice, stops at once where no relaunch helps, and keeps to its
+bounds."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from kb import Triager
+from runners import JobSpec, RunnerConfig
+from runners.autopilot import Ladder, run_ladder
+from runners.ladder import command, config_key
+from tests.runners.test_run_cli import run
+
+
+def climb(config: RunnerConfig, model: str, triager: Triager | None = None, **kw: object) -> Ladder:
+    base = JobSpec(playbook="smoke", model=model)
+    ladder = run_ladder(base, config, triager.triage if triager else None, **kw)  # type: ignore[arg-type]
+    keys = [config_key(s.spec) for s in ladder.steps]
+    retried = [k for k in keys if keys.count(k) > 1]
+    assert not retried or "host" in ladder.done.why, f"a config ran twice: {retried}"
+    return ladder
+
+
+def rungs(ladder: Ladder) -> list[tuple[str, str | None, str]]:
+    return [(s.spec.playbook, s.spec.fallback, s.result.status) for s in ladder.steps]
+
+
+def test_a_healthy_model_works_at_the_first_rung(runner_config: RunnerConfig) -> None:
+    ladder = climb(runner_config, "fake/healthy")
+    assert ladder.done.outcome == "works" and rungs(ladder) == [("smoke", None, "passed")]
+
+
+def test_graph_capture_that_needs_aiv_ends_in_graph_mode_with_aiv(
+    runner_config: RunnerConfig,
+) -> None:
+    ladder = climb(runner_config, "fake/capture-507903")
+    assert ladder.done.outcome == "works"
+    assert rungs(ladder) == [("smoke", None, "failed"), ("fallback", "hccl-aiv", "passed")]
+    best = ladder.done.best
+    assert best is not None
+    argv, env, line = command(best.spec)
+    assert env == {"HCCL_OP_EXPANSION_MODE": "AIV"} and "--enforce-eager" not in argv
+    assert line.startswith("HCCL_OP_EXPANSION_MODE=AIV vllm serve fake/capture-507903")
+
+
+def test_a_graph_only_failure_tries_to_keep_graph_mode_then_settles_for_eager(
+    runner_config: RunnerConfig,
+) -> None:
+    ladder = climb(runner_config, "fake/graph-only-mla")
+    assert rungs(ladder)[:2] == [("smoke", None, "failed"), ("eager", None, "passed")]
+    assert ("fallback", "hccl-aiv") in [(p, f) for p, f, _ in rungs(ladder)], "graph kept?"
+    assert ladder.done.outcome == "works" and "eager does" in ladder.done.why
+    assert ladder.done.best is not None and ladder.done.best.spec.playbook == "eager"
+    assert any("smoke" in r for r in ladder.done.ruled_out)
+
+
+def test_kv_cache_too_small_relaunches_at_the_length_the_error_estimates(
+    runner_config: RunnerConfig,
+) -> None:
+    ladder = climb(runner_config, "fake/kv-too-small")
+    assert ladder.done.outcome == "works"
+    (first, second) = ladder.steps
+    assert first.result.status == "failed"
+    assert second.spec.fallback is not None and second.spec.fallback.startswith("max-model-len=")
+
+
+def test_an_unknown_architecture_stops_at_once(runner_config: RunnerConfig) -> None:
+    ladder = climb(runner_config, "fake/arch-unknown")
+    assert ladder.done.outcome == "no_config" and len(ladder.steps) == 1
+    assert "no relaunch helps" in ladder.done.why
+
+
+def test_the_host_gets_one_clean_retry_then_the_ladder_stops(runner_config: RunnerConfig) -> None:
+    ladder = climb(runner_config, "fake/hccl-bind")
+    assert rungs(ladder) == [("smoke", None, "failed"), ("smoke", None, "failed")]
+    assert ladder.done.outcome == "stopped" and "the host" in ladder.done.why
+
+
+def test_a_failure_in_eager_mode_too_is_a_code_problem(runner_config: RunnerConfig) -> None:
+    ladder = climb(runner_config, "fake/false-ready-fia")
+    assert ladder.done.outcome == "no_config"
+    assert [p for p, _, _ in rungs(ladder)] == ["smoke", "eager"]
+    assert "code problem" in ladder.done.why
+
+
+def test_the_ladder_keeps_to_its_steps_and_its_budget(runner_config: RunnerConfig) -> None:
+    none_left = climb(runner_config, "fake/capture-507903", max_steps=0)
+    assert none_left.done.outcome == "stopped" and len(none_left.steps) == 1
+    spent = climb(runner_config, "fake/capture-507903", budget_s=0.0)
+    assert spent.done.outcome == "timeout" and not spent.steps
+
+
+def test_cancel_stops_the_rung_running_and_ends_the_ladder(runner_config: RunnerConfig) -> None:
+    cancel = threading.Event()
+    ladder = climb(
+        runner_config,
+        "fake/capture-507903",
+        on_rung=lambda n, _r: n == 2 and threading.Timer(0.3, cancel.set).start(),
+        cancel=cancel,
+    )
+    assert ladder.done.outcome == "cancelled"
+    assert [s.result.status for s in ladder.steps][-1] == "cancelled"
+
+
+@pytest.mark.parametrize("model", ["fake/healthy"])
+def test_rungs_are_reported_as_they_start_and_end(runner_config: RunnerConfig, model: str) -> None:
+    seen: list[str] = []
+    climb(
+        runner_config,
+        model,
+        on_rung=lambda n, r: seen.append(f"start {n} {r.spec.playbook}: {r.why}"),
+        on_done=lambda n, s: seen.append(f"done {n} {s.result.status}"),
+    )
+    assert seen == ["start 1 smoke: as asked", "done 1 passed"]
+
+
+def test_run_autopilot_json_names_the_working_config(tmp_path: Path) -> None:
+    out = run(tmp_path, "autopilot", "--model", "fake/capture-507903", "--json")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["status"] == "works"
+    assert [s["status"] for s in body["steps"]] == ["failed", "passed"]
+    assert body["steps"][1]["why"].startswith("the runbook: HCCL_OP_EXPANSION_MODE=AIV")
+    assert body["steps"][0]["triage"]["matches"][0]["entry_id"] == "acl-graph-capture-fails-507903"
+    assert body["works"]["env"] == {"HCCL_OP_EXPANSION_MODE": "AIV"}
+    assert "HCCL_OP_EXPANSION_MODE=AIV" in body["works"]["command"]
+    assert body["ruled_out"] and "smoke" in body["ruled_out"][0]
+
+
+def test_run_autopilot_says_no_relaunch_helps_with_the_runbook_entry(tmp_path: Path) -> None:
+    out = run(tmp_path, "autopilot", "--model", "fake/false-ready-fia")
+    assert out.returncode == 1, out.stderr
+    assert "autopilot: NO_CONFIG" in out.stdout and "code problem" in out.stdout
+    assert "first error:" in out.stdout and "561002" in out.stdout
+    assert "runbook: MLA attention runtime failures after ready" in out.stdout
+    assert "rung 2: eager" in out.stderr, "the ladder is printed live"
