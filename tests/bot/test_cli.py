@@ -512,7 +512,9 @@ def test_the_shell_completes_the_playbooks_of_run() -> None:
         "COMP_CWORD": "2",
     }
     done = subprocess.run([exe], env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.stdout.split() == ["smoke", "eager", "fallback"], done.stdout + done.stderr
+    assert done.stdout.split() == ["smoke", "eager", "fallback", "autopilot"], (
+        done.stdout + done.stderr
+    )
 
 
 def test_serve_against_an_unreachable_slack_says_one_clear_line(tmp_path: Path) -> None:
