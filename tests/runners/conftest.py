@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runners import Budgets, RunnerConfig
+from runners.store import JobStore, open_jobs
+from tests.databases import KINDS, database
 
 FAKE_VLLM = Path(__file__).resolve().parents[1] / "fakes" / "fake_vllm.py"
 FAKE_CMD = (sys.executable, str(FAKE_VLLM))
@@ -41,3 +44,14 @@ def runner_config(tmp_path: Path, fake_env: None) -> RunnerConfig:
     return RunnerConfig(
         vllm_cmd=FAKE_CMD, port=0, work_dir=tmp_path / "runner", budgets=FAST, pass_env=PASS_ENV
     )
+
+
+@pytest.fixture(params=KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """The coordinator's job store, on SQLite and (when a URL is given) PostgreSQL."""
+    with database(request.param, tmp_path) as url:
+        opened = open_jobs(url, lease_s=60)
+        try:
+            yield opened
+        finally:
+            opened.engine.dispose()

@@ -6,7 +6,6 @@ coordinator's result route)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from runners.golden import ReplySet, launch_config, reply_set
 from runners.records import Job
 from runners.reply_store import ReplyStore
 from runners.revision import folder_revision, hub_revision, model_key, revision
-from runners.store import JobStore, open_jobs
-from tests.databases import KINDS, database
+from runners.store import JobStore
 
 CLEAN = {"one-word": "Paris", "echo": "blue river stone", "arithmetic": "42"}
 STACK = {"vllm": "0.11.0", "vllm_ascend": "0.11.0rc1"}
@@ -217,14 +215,9 @@ def test_an_unreadable_replies_file_is_a_note_not_a_lost_verdict(book: FileBook)
 # --- the coordinator's table, and its result route ---------------------------------------
 
 
-@pytest.fixture(params=KINDS)
-def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
+@pytest.fixture
+def jobs(store: JobStore) -> JobStore:
+    return store  # the coordinator's store (tests/runners/conftest.py), by its role here
 
 
 def _set(reply: str, mode: str = "graph", config: tuple[str, ...] = ()) -> ReplySet:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -22,18 +20,7 @@ from runners import (
     RunResult,
     Status,
 )
-from runners.store import JobStore, open_jobs
-from tests.databases import KINDS, database
-
-
-@pytest.fixture(params=KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    with database(request.param, tmp_path) as url:
-        opened = open_jobs(url, lease_s=60)
-        try:
-            yield opened
-        finally:
-            opened.engine.dispose()
+from runners.store import JobStore
 
 
 def spec(model: str = "org/m", labels: tuple[str, ...] = ()) -> JobSpec:
