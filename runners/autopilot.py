@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from runners.golden import ReplyBook, settle
 from runners.ladder import MAX_STEPS, Done, Rung, Step, best_step, plan
 from runners.playbook import Notify, RunnerConfig, run_playbook
 from runners.result import Triager
@@ -40,6 +41,7 @@ def run_ladder(
     on_rung: RungStarted = lambda _n, _r: None,
     on_done: RungDone = lambda _n, _s: None,
     cancel: threading.Event | None = None,
+    book: ReplyBook | None = None,
 ) -> Ladder:
     """Climb from `base` until a config works or nothing is left to try."""
     cancel = cancel or threading.Event()
@@ -60,6 +62,8 @@ def run_ladder(
         on_rung(len(steps) + 1, decision)
         budgets = replace(config.budgets, startup_s=min(config.budgets.startup_s, left))
         result = run_playbook(decision.spec, replace(config, budgets=budgets), notify, cancel)
+        if book is not None:  # replies beside earlier runs': graph vs eager, known-good
+            result = settle(result, decision.spec, book)
         if triage is not None and result.first_error is not None:
             result.triage = result.triaged(triage)
         step = Step(decision.spec, decision.why, result)

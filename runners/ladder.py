@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from runners.comparisons import GRAPH_VS_EAGER
 from runners.result import RunResult
 from runners.spec import JobSpec, launch_plan
 
@@ -83,9 +84,10 @@ def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Ru
     if status == "lost":
         why = f"the agent running rung {len(steps)} was lost: the ladder stops with what it learned"
         return _done("stopped", why, steps)
-    if status == "passed" and (graph_mode(last.spec) or not graph_mode(base)):
-        mode = "in graph mode" if graph_mode(last.spec) else "with --enforce-eager, as asked"
-        return _done("works", f"{_describe(last.spec)} starts and answers {mode}", steps)
+    if status == "passed" and not graph_mode(base):
+        return _done("works", f"{_describe(last.spec)} works with --enforce-eager, as asked", steps)
+    if status == "passed" and graph_mode(last.spec) and _agrees_with_eager(last):
+        return _done("works", f"{_describe(last.spec)} starts and answers in graph mode", steps)
     stop = _stop_reason(last.result)
     if stop:
         return _done("no_config", stop, steps)
@@ -96,7 +98,11 @@ def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Ru
                 return _done("stopped", f"the ladder's {max_steps} relaunches are used up", steps)
             return rung
     if any(s.result.status == "passed" for s in steps):
-        return _done("works", "no graph-mode config works; eager does", steps)
+        best = best_step(steps)
+        if best is not None and graph_mode(best.spec):
+            why = f"{_describe(best.spec)} works, though its answers differ from eager's"
+            return _done("works", why, steps)
+        return _done("works", "no graph-mode config answers as eager does; eager works", steps)
     if status == "timeout":
         return _done("timeout", f"{_describe(last.spec)} timed out; nothing left to try", steps)
     if _HOST in last.result.verdict:
@@ -107,11 +113,21 @@ def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Ru
 
 
 def best_step(steps: Sequence[Step]) -> Step | None:
-    """The working config to keep: graph mode over eager, the earliest of each."""
+    """The working config to keep: graph mode whose answers match eager's, then eager, then
+    graph mode that answers differently (temperature 0); the earliest of each."""
     passed = [s for s in steps if s.result.status == "passed"]
     graph = [s for s in passed if graph_mode(s.spec)]
-    found = graph or passed
+    agreeing = [s for s in graph if _agrees_with_eager(s)]
+    eager = [s for s in passed if not graph_mode(s.spec)]
+    found = agreeing or eager or graph
     return found[0] if found else None
+
+
+def _agrees_with_eager(step: Step) -> bool:
+    """No graph-vs-eager comparison of this run says its replies differ (none: agrees)."""
+    answers = step.result.answers
+    comparisons = answers.comparisons if answers is not None else []
+    return not any(c.kind == GRAPH_VS_EAGER and c.differs for c in comparisons)
 
 
 def _done(outcome: Outcome, why: str, steps: Sequence[Step]) -> Done:

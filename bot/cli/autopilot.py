@@ -15,6 +15,7 @@ from bot.cli.common import err, out
 from bot.settings import Settings
 from runners import (
     Done,
+    FileBook,
     JobSpec,
     Ladder,
     Rung,
@@ -59,6 +60,7 @@ def autopilot(
     ladder = run_ladder(
         base, config, triage, max_steps=settings.autopilot_steps,
         budget_s=settings.autopilot_budget_s, on_rung=started, on_done=ended, cancel=cancel,
+        book=FileBook.under(config.work_dir),
     )  # fmt: skip
     vllm = config.vllm_cmd or ("vllm",)
     if as_json:

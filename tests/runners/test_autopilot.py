@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kb import Triager
-from runners import JobSpec, RunnerConfig
+from runners import FileBook, JobSpec, RunnerConfig, run_playbook, settle_replies
 from runners.autopilot import Ladder, run_ladder
 from runners.ladder import command, config_key
 from tests.runners.test_run_cli import run
@@ -139,3 +139,18 @@ def test_run_autopilot_says_no_relaunch_helps_with_the_runbook_entry(tmp_path: P
     assert "first error:" in out.stdout and "561002" in out.stdout
     assert "runbook: MLA attention runtime failures after ready" in out.stdout
     assert "rung 2: eager" in out.stderr, "the ladder is printed live"
+
+
+def test_a_graph_config_that_answers_unlike_eager_is_said_so(
+    runner_config: RunnerConfig, tmp_path: Path
+) -> None:
+    """Eager ran before (the book keeps its replies): the graph rung passes but answers
+    differently at temperature 0, and the ladder says so instead of calling it plainly good."""
+    book = FileBook.under(tmp_path / "book")
+    eager = JobSpec(playbook="eager", model="fake/graph-drifts")
+    settle_replies(run_playbook(eager, runner_config), eager, book)
+    ladder = climb(runner_config, "fake/graph-drifts", book=book)
+    assert ladder.done.outcome == "works"
+    assert "answers differ from eager" in ladder.done.why, ladder.done.why
+    clean = climb(runner_config, "fake/healthy", book=book)
+    assert "starts and answers in graph mode" in clean.done.why
