@@ -4,13 +4,16 @@ and a table for people. The same facts the Slack status message and verdict give
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from runners import Job, JobLog, RunTriage, redact, redact_data
+from runners import RunTriage, redact, redact_data
+
+if TYPE_CHECKING:  # the job store's names load SQLAlchemy: not for every CLI start
+    from runners import Job, JobLog
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
