@@ -21,7 +21,8 @@ from bot.settings import Settings
 from bot.slack.app import build_app, connect_deliveries
 from bot.slack.deliveries import Deliveries
 from bot.slack.http import listen, server, web_app
-from bot.slack.runs import Dispatcher, Reporter
+from bot.slack.reporter import Reporter
+from bot.slack.runs import Dispatcher
 from bot.slack.socket import connect
 from kb import BatchingEmbedder, Example, SentenceTransformerEmbedder, Triager, load, parse
 from runners import JobStore, job_registry, open_jobs, reap_leases, router

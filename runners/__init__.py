@@ -27,10 +27,11 @@ from runners.fallbacks import FALLBACKS, Fallback
 from runners.golden import settle as settle_replies
 from runners.ladder import Done, Rung, Step, config_key, plan
 from runners.ladder import command as ladder_command
-from runners.playbook import Budgets, RunnerConfig, run_playbook
+from runners.playbook import run_playbook
 from runners.redact import redact, redact_data
 from runners.replybook import FileBook
 from runners.result import Event, FirstError, NextStep, RunbookMatch, RunResult, RunTriage
+from runners.run_state import Budgets, RunnerConfig
 from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
 from runners.spec import check as check_spec
 from runners.states import Phase, Status

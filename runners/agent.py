@@ -25,9 +25,10 @@ import httpx
 from runners import server
 from runners.errors import AuthError, CoordinatorError
 from runners.logcut import DEFAULT_MAX_LOG_BYTES, cut_file, cut_log
-from runners.playbook import RunnerConfig, run_playbook
+from runners.playbook import run_playbook
 from runners.redact import redact_data, redact_file, redact_lines
 from runners.result import Event, RunResult
+from runners.run_state import RunnerConfig
 from runners.spec import JobSpec
 
 log = logging.getLogger("ascend_oncall.agent")

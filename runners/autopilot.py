@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 
 from runners.golden import ReplyBook, settle
 from runners.ladder import MAX_STEPS, Done, Rung, Step, best_step, plan
-from runners.playbook import Notify, RunnerConfig, run_playbook
+from runners.playbook import run_playbook
 from runners.result import Triager
+from runners.run_state import Notify, RunnerConfig
 from runners.spec import JobSpec
 
 BUDGET_S = 4 * 3600.0  # the whole ladder (ONCALL_AUTOPILOT_BUDGET_S)

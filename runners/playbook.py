@@ -12,99 +12,25 @@ import os
 import shlex
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from kb import root_cause
-from runners import envinfo, probes, server, smoke
-from runners.answers import BAD_ANSWER_FACT, QUALITY, AnswerReport
+from runners import envinfo, server, smoke
+from runners.answers import QUALITY
 from runners.errors import LaunchError, SpecError
 from runners.examine import doctor_job, examine
 from runners.logwatch import CAPTURING, LogFollower, read_until
 from runners.result import Event, FirstError, RunResult
-from runners.revision import revision
+from runners.run_state import Notify, Run, RunnerConfig
+from runners.smoking import smokes
 from runners.spec import JobSpec, check, launch_plan
-from runners.states import Phase, advance
+from runners.states import Phase
 from runners.verdict import classify
 
 TAIL_LINES = 40
 PROGRESS_EVERY_S = 2.0  # capture progress events: a Slack status and a heartbeat each
-
-
-@dataclass(frozen=True)
-class Budgets:
-    startup_s: float = 1800.0  # vllm-ascend CI gives big models 30 min
-    stall_s: float = 900.0  # no new log bytes for this long: stuck
-    stall_quiet_stage_s: float = 1200.0  # loading weights and capturing graphs print little
-    fatal_grace_s: float = 60.0  # after a fatal line, let the whole traceback land
-    request_s: float = 300.0  # the first request may compile or replay graphs lazily
-    settle_s: float = 5.0  # after a smoke reply: no fatal line, /health still 200
-    stop_grace_s: float = 30.0  # per signal: SIGINT, then SIGTERM, then SIGKILL
-    cleanup_s: float = 120.0
-    poll_s: float = 0.1  # log and process checks
-    health_every_s: float = 0.5
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    vllm_cmd: tuple[str, ...] = ("vllm",)
-    host: str = "127.0.0.1"
-    port: int = 8000  # 0: a free port each run
-    work_dir: Path = field(default_factory=lambda: Path.home() / ".local/state/ascend-oncall")
-    model_roots: tuple[str, ...] = ()
-    remote_code: bool = False  # jobs may pass --trust-remote-code
-    extra_env: tuple[tuple[str, str], ...] = ()  # this slot's own (HCCL_IF_BASE_PORT)
-    # More of the host's environment for the server: NAME or PREFIX* (never a secret).
-    pass_env: tuple[str, ...] = ()
-    budgets: Budgets = field(default_factory=Budgets)
-
-    @property
-    def records(self) -> Path:
-        return self.work_dir / "servers"
-
-    @property
-    def logs(self) -> Path:
-        return self.work_dir / "logs"
-
-
-Notify = Callable[[Event], None]
-FIRST_REQUEST_CRASH = "@first-request-crash"
-
-
-class _Run:
-    """The state of one run; `Playbook.run` drives it."""
-
-    def __init__(self, spec: JobSpec, config: RunnerConfig, notify: Notify) -> None:
-        self.spec, self.config, self.notify = spec, config, notify
-        self.phase = Phase.QUEUED
-        self.phase_t = self.launched = time.monotonic()
-        self.result = RunResult(playbook=spec.playbook, status="failed", phase="queued", spec=spec)
-
-    def enter(self, phase: Phase, message: str = "") -> None:
-        now = time.monotonic()
-        self.result.timings[str(self.phase)] = round(
-            self.result.timings.get(str(self.phase), 0.0) + now - self.phase_t, 3
-        )
-        self.phase, self.phase_t = advance(self.phase, phase), now
-        if phase not in (Phase.STOPPING, Phase.CLEANUP, Phase.DONE):
-            self.result.phase = str(phase)
-        self.notify(Event(kind="phase", phase=str(phase), message=message))
-
-    def stage(self, stage: str) -> None:
-        self.result.stage = stage
-        self.notify(Event(kind="stage", phase=str(self.phase), stage=stage))
-
-    def progress(self, stage: str, done: int, total: int, what: str = "") -> None:
-        message = f"{done}/{total}" + (f" ({what})" if what else "")
-        self.notify(Event(kind="progress", phase=str(self.phase), stage=stage, message=message))
-
-    def note(self, message: str) -> None:
-        self.result.notes.append(message)
-        self.notify(Event(kind="note", phase=str(self.phase), message=message))
 
 
 def run_playbook(
@@ -115,7 +41,7 @@ def run_playbook(
 ) -> RunResult:
     """Run `spec` here and return its result; never raises for what the server does."""
     cancel = cancel or threading.Event()
-    run = _Run(spec, config, notify)
+    run = Run(spec, config, notify)
     try:
         spec = check(spec, config.model_roots, remote_code=config.remote_code)
     except SpecError as exc:
@@ -170,7 +96,7 @@ def run_playbook(
         with httpx.Client() as client:
             status = _start(run, proc, follower, client, base, cancel)
             if status is None:
-                status = _smokes(run, proc, follower, client, base, cancel)
+                status = smokes(run, proc, follower, client, base, cancel)
     except BaseException:
         proc.stop(config.budgets.stop_grace_s)  # whatever went wrong here, no server stays
         raise
@@ -196,7 +122,7 @@ def _absolute(command: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _preflight(run: _Run, port: int, model: str) -> str | None:
+def _preflight(run: Run, port: int, model: str) -> str | None:
     config = run.config
     # A path (a hub name never starts with /) must be a model folder on this host: else
     # `vllm serve` would take minutes to fail, or a fake one pass.
@@ -212,7 +138,7 @@ def _preflight(run: _Run, port: int, model: str) -> str | None:
     return None
 
 
-def _examined(run: _Run, spec: JobSpec) -> str | None:
+def _examined(run: Run, spec: JobSpec) -> str | None:
     """The doctor on the model folder: an error blocks the launch, with its runbook entry;
     warnings are notes."""
     found = examine(spec, run.config.vllm_cmd, run.config.model_roots)
@@ -222,7 +148,7 @@ def _examined(run: _Run, spec: JobSpec) -> str | None:
     return found.blocked
 
 
-def _capture_environment(run: _Run, env: dict[str, str]) -> threading.Thread:
+def _capture_environment(run: Run, env: dict[str, str]) -> threading.Thread:
     """Versions and `npu-smi info`, read while the server starts (`vllm --version` alone
     takes seconds), each probe with the server's environment: the run waits for them only
     at the end."""
@@ -236,7 +162,7 @@ def _capture_environment(run: _Run, env: dict[str, str]) -> threading.Thread:
 
 
 def _start(
-    run: _Run,
+    run: Run,
     proc: server.Server,
     follower: LogFollower,
     client: httpx.Client,
@@ -297,127 +223,6 @@ def _start(
     return None
 
 
-def _smokes(
-    run: _Run,
-    proc: server.Server,
-    follower: LogFollower,
-    client: httpx.Client,
-    base: str,
-    cancel: threading.Event,
-) -> str:
-    kinds = [("text", Phase.SMOKE_TEXT)] + ([("image", Phase.SMOKE_IMAGE)] if run.spec.vl else [])
-    served = run.result.served_model or run.spec.model
-    budgets = run.config.budgets
-    # A request in flight when the run is cancelled is not waited for: stopping the server
-    # ends it (the pool is not joined).
-    pool = ThreadPoolExecutor(max_workers=1)
-    replies: dict[str, smoke.Reply] = {}
-    try:
-        for kind, phase in kinds:
-            run.enter(phase)
-            fatal_before = follower.fatal_count
-            future: Future[smoke.Reply] = pool.submit(
-                smoke.chat, client, base, served, kind == "image", budgets.request_s
-            )
-            while not wait([future], timeout=budgets.poll_s).done:
-                follower.poll()
-                if cancel.is_set():
-                    return "cancelled"
-            reply = replies[kind] = future.result()
-            run.result.smoke[kind] = reply.to_dict()
-            # A 200 that is not an answer (empty, not JSON) is for the answer checks.
-            if not reply.ok and reply.http_status != 200:
-                _settle(follower, budgets.fatal_grace_s, proc, cancel)
-                _observe_request_failure(run, kind, reply, follower.fatal_count > fatal_before)
-                return "failed"
-            # A reply is not enough: the engine may die right after it (false-ready).
-            why = f"{budgets.settle_s:.0f} s: the server must stay up after answering"
-            run.notify(Event(kind="progress", phase=str(run.phase), stage="settling", message=why))
-            deadline = time.monotonic() + budgets.settle_s
-            while time.monotonic() < deadline:
-                follower.poll()
-                if follower.fatal_count > fatal_before or proc.exited() is not None:
-                    run.note("the server failed right after answering")
-                    _settle(follower, budgets.fatal_grace_s, proc, cancel)
-                    _observe_request_failure(run, kind, reply, True)
-                    return "failed"
-                if cancel.is_set():
-                    return "cancelled"
-                time.sleep(budgets.poll_s)
-            if smoke.health(client, base) != 200:
-                run.note("/health no longer answers 200 after the request")
-                return "failed"
-        return _judge_answers(run, pool, follower, client, base, replies, cancel)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _judge_answers(
-    run: _Run,
-    pool: ThreadPoolExecutor,
-    follower: LogFollower,
-    client: httpx.Client,
-    base: str,
-    replies: dict[str, smoke.Reply],
-    cancel: threading.Event,
-) -> str:
-    """A 200 is not an answer: the deterministic probes and the answer checks
-    (runners.probes) decide whether the run passes."""
-    served, spec = run.result.served_model or run.spec.model, run.spec
-    why = "deterministic probes and answer checks"
-    run.notify(Event(kind="progress", phase=str(run.phase), stage="answer checks", message=why))
-    future: Future[AnswerReport] = pool.submit(
-        probes.ask_all, client, base, served, spec.model, run.result.argv, replies["text"],
-        replies.get("image"), run.config.budgets.request_s,
-    )  # fmt: skip
-    while not wait([future], timeout=run.config.budgets.poll_s).done:
-        follower.poll()
-        if cancel.is_set():
-            return "cancelled"
-    report = run.result.answers = future.result()
-    # What the replies are filed by (the host's disk): compared later, where they are kept.
-    report.revision = revision(spec.model, spec.args)
-    if report.failed:
-        run.result.facts.append(BAD_ANSWER_FACT)
-        return "failed"
-    if report.failing and not report.judged:
-        run.note(report.not_judged)
-    return "passed"
-
-
-def _observe_request_failure(run: _Run, kind: str, reply: smoke.Reply, died: bool) -> None:
-    """Say what the runner saw: ready, then this request failed (and the engine with it)."""
-    after = time.monotonic() - run.launched - (run.result.ready_s or 0.0)
-    status = f"HTTP {reply.http_status}" if reply.http_status else "no HTTP answer"
-    first = kind == "text"  # the text request is always the first one sent
-    which = "the first request (text)" if first else f"the {kind} request"
-    run.result.observed.append(f"ready after {run.result.ready_s or 0:.1f} s")
-    run.result.observed.append(f"{which} was sent and got {status} {after:.1f} s after ready")
-    if died:
-        run.result.observed.append("the engine died on that request")
-    flags = [a for a in run.result.argv if a.startswith("--")]
-    if flags:
-        run.result.observed.append("serve flags: " + " ".join(flags)[:300])
-    # A server that comes up and then fails its first request is the false-ready case,
-    # whatever the log's last error names.
-    if first and (died or (reply.http_status or 0) >= 500 or reply.http_status is None):
-        run.result.facts.append(FIRST_REQUEST_CRASH)
-
-
-def _settle(
-    follower: LogFollower, grace_s: float, proc: server.Server, cancel: threading.Event
-) -> None:
-    """Let a dying server finish writing its traceback (it exits on its own, or the log
-    goes quiet for a second), bounded by `grace_s`."""
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and not cancel.is_set():
-        follower.poll()
-        if proc.exited() is not None or follower.quiet_for() > 1.0:
-            break
-        time.sleep(0.05)
-    follower.poll()
-
-
 def _verify_cleanup(proc: server.Server, config: RunnerConfig, port: int) -> str:
     deadline = time.monotonic() + config.budgets.cleanup_s
     while True:
@@ -431,7 +236,7 @@ def _verify_cleanup(proc: server.Server, config: RunnerConfig, port: int) -> str
         time.sleep(0.1)
 
 
-def _finish(run: _Run, status: str, follower: LogFollower, log_text: str) -> None:
+def _finish(run: Run, status: str, follower: LogFollower, log_text: str) -> None:
     result = run.result
     result.status = status
     result.stage = follower.stage or result.stage

@@ -361,9 +361,11 @@ def kb_eval(
 
 
 def _register_runner_commands() -> None:
+    from bot.cli.agent import runner_command
+    from bot.cli.coordinator import coordinator_app
     from bot.cli.doctor import doctor_command
     from bot.cli.jobs import jobs_app
-    from bot.cli.runs import coordinator_app, run_command, runner_command
+    from bot.cli.runs import run_command
 
     extra_args = {"allow_extra_args": True, "ignore_unknown_options": True}
     app.command("run", context_settings=extra_args)(run_command)

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.cli.runs import _ago
+from bot.cli.coordinator import _ago
 from bot.settings import Settings
 from runners import JobSpec, RunnerConfig, run_playbook
 from runners.store import open_jobs

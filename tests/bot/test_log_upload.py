@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.oncall import Oncall
-from bot.slack.runs import Reporter
+from bot.slack.reporter import Reporter
 from runners import JobSpec, RunResult
 from runners.joblogs import JobLog
 from tests.bot.conftest import FORM, dispatch, slack_settings

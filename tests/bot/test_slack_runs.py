@@ -25,7 +25,8 @@ from bot.render import run_blocks
 from bot.settings import Settings
 from bot.slack.app import build_app, connect_deliveries
 from bot.slack.http import listen
-from bot.slack.runs import Dispatcher, Reporter
+from bot.slack.reporter import Reporter
+from bot.slack.runs import Dispatcher
 from runners import JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.runs import cleartext_warning
+from bot.cli.agent import cleartext_warning
 from tests.runners.test_agent import CLI, free_port
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import update
 
 from bot.core.oncall import Oncall
 from bot.slack.app import build_app, connect_deliveries
-from bot.slack.runs import Dispatcher, Reporter
+from bot.slack.reporter import Reporter
+from bot.slack.runs import Dispatcher
 from runners import FirstError, JobSpec, NextStep, RunResult
 from runners.result import Event
 from runners.store import JobStore, open_jobs
