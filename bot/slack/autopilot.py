@@ -13,19 +13,38 @@ from typing import TYPE_CHECKING, Any
 from bot.render.blocks import code, context, header, limit, section
 from bot.settings import Settings
 from bot.slack.text import escape
-from runners import Done, Job, JobSpec, Rung, RunResult, Step, ladder_command, plan
+from runners import Done, Job, JobSpec, Rung, RunResult, Status, Step, ladder_command, plan
 
 if TYPE_CHECKING:
     from bot.slack.runs import Dispatcher
 
 log = logging.getLogger(__name__)
 _CHAIN = 64  # ancestors read at most: a ladder is a few rungs, a loop in the data is not
+_ACTIVE = 200  # queued or running jobs looked through for a ladder already climbing
 
 
 class Ladders:
     def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
         self.dispatcher, self.settings = dispatcher, settings
         self.store = dispatcher.store
+
+    def running(self, spec: JobSpec) -> Job | None:
+        """A ladder for the same model on the same hosts that has a rung queued or running:
+        one ladder at a time per model and host."""
+        for status in (Status.QUEUED, Status.RUNNING):
+            for job in self.store.recent(status, limit=_ACTIVE):
+                same = job.spec.model == spec.model and job.spec.labels == spec.labels
+                if job.spec.autopilot and same:
+                    return job
+        return None
+
+    def refusal(self, spec: JobSpec) -> str | None:
+        if (other := self.running(spec)) is not None:
+            return (
+                f"A ladder for {escape(spec.model)} on these hosts is running already: job "
+                f"{other.id} (its thread has the rungs). Cancel it there to start another."
+            )
+        return None
 
     def steps(self, job: Job) -> list[Step]:
         """The rungs that ran up to `job`, first first (the chain of parents)."""

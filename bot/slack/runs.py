@@ -214,6 +214,9 @@ class RunListeners:
             if ladder:
                 parsed = parse_command(playbook, text, self.settings.allow_remote_code)
                 request = parsed.model_copy(update={"autopilot": True})
+                if busy := Ladders(self.dispatcher, self.settings).refusal(parsed):
+                    ack(text=busy, response_type="ephemeral")
+                    return
             job, why = self.dispatcher.dispatch(
                 request,
                 user=body["user_id"],
@@ -252,9 +255,13 @@ class RunListeners:
         if parent is None:
             return
         if value["next"] == "autopilot":  # the ladder from this verdict on
-            decision = Ladders(self.dispatcher, self.settings).next_rung(parent)
+            ladders = Ladders(self.dispatcher, self.settings)
+            decision = ladders.next_rung(parent)
             if isinstance(decision, Done):
                 self._tell(body, f"Autopilot: {escape(decision.why)}")
+                return
+            if busy := ladders.refusal(decision.spec):
+                self._tell(body, busy)
                 return
             spec = decision.spec
         else:

@@ -258,6 +258,25 @@ def test_autopilot_from_slack_climbs_to_a_working_config(runs: Runs, fake_slack:
     assert ("autopilot", True) in audit and ("slash", True) in audit
 
 
+def test_a_second_ladder_for_the_same_model_and_host_is_refused(
+    runs: Runs, fake_slack: FakeSlack
+) -> None:
+    runs.store.add_agent("npu-01", ["a2"])  # registered, not started: rung 1 stays queued
+    first = dispatch(
+        runs.app, p.slash("/autopilot", "fake/healthy on a2", f"{fake_slack.url}/r/1"), FORM
+    )
+    assert first.status == 200 and first.body == ""
+    again = dispatch(
+        runs.app, p.slash("/autopilot", "fake/healthy on a2", f"{fake_slack.url}/r/2"), FORM
+    )
+    assert "running already: job 1" in str(again.body)
+    assert runs.store.job(2) is None
+    other = dispatch(
+        runs.app, p.slash("/autopilot", "fake/other on a2", f"{fake_slack.url}/r/3"), FORM
+    )
+    assert other.body == "" and runs.store.job(2) is not None, "another model climbs alongside"
+
+
 def test_find_a_working_config_under_a_failed_verdict_starts_the_ladder_there(
     runs: Runs, fake_slack: FakeSlack
 ) -> None:
