@@ -27,6 +27,7 @@ from runners.fallbacks import FALLBACKS, Fallback
 from runners.golden import settle as settle_replies
 from runners.ladder import Done, Rung, Step, config_key, plan
 from runners.ladder import command as ladder_command
+from runners.length_probe import longest as longest_length
 from runners.playbook import run_playbook
 from runners.redact import redact, redact_data
 from runners.replybook import FileBook
@@ -118,6 +119,7 @@ __all__ = [
     "diagnose",
     "job_registry",
     "ladder_command",
+    "longest_length",
     "now",
     "open_jobs",
     "parse_command",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from runners import length_probe
 from runners.comparisons import GRAPH_VS_EAGER
 from runners.result import RunResult
 from runners.spec import JobSpec, launch_plan
@@ -74,9 +75,40 @@ def graph_mode(spec: JobSpec) -> bool:
 
 
 def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Rung | Done:
-    """The next rung after `steps`, or how the ladder ends."""
+    """The next rung after `steps`, or how the ladder ends. Once a config works, and the
+    length is in question (`--probe-max-len`, or a failure about length), the rungs after
+    probe the longest `--max-model-len` it starts and answers with."""
     if not steps:
         return first_rung(base)
+    climbed = next(
+        (
+            k
+            for k in range(1, len(steps) + 1)
+            if isinstance(_climb(base, steps[:k], max_steps), Done)
+        ),
+        None,
+    )
+    if climbed is None:
+        return _climb(base, steps, max_steps)
+    done = _climb(base, steps[:climbed], max_steps)
+    assert isinstance(done, Done)
+    if done.outcome != "works" or not length_probe.wanted(base, steps):
+        return done if climbed == len(steps) else _climb(base, steps, max_steps)
+    if steps[-1].result.status in ("cancelled", "lost"):
+        return _climb(base, steps, max_steps)
+    probe = length_probe.next_length(steps)
+    tried = {config_key(s.spec) for s in steps}
+    longest = length_probe.longest(steps)
+    found = f"; the longest --max-model-len that works: {longest[0]}" if longest else ""
+    if probe is None or config_key(probe.spec) in tried:
+        return _done("works", done.why + found, steps)
+    if len(steps) > max_steps:
+        return _done("works", done.why + found + " (the relaunches are used up)", steps)
+    return Rung(probe.spec, probe.why)
+
+
+def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int) -> Rung | Done:
+    """The ladder itself: from each verdict to the next rung, until a config works."""
     last = steps[-1]
     status = last.result.status
     if status == "cancelled":
@@ -120,7 +152,12 @@ def best_step(steps: Sequence[Step]) -> Step | None:
     agreeing = [s for s in graph if _agrees_with_eager(s)]
     eager = [s for s in passed if not graph_mode(s.spec)]
     found = agreeing or eager or graph
-    return found[0] if found else None
+    if not found:
+        return None
+    # The longest length that works (a length probe); the earliest among equals.
+    return max(
+        found, key=lambda s: s.result.max_model_len or length_probe.asked_length(s.spec) or 0
+    )
 
 
 def _agrees_with_eager(step: Step) -> bool:

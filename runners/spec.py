@@ -160,6 +160,7 @@ class JobSpec(BaseModel):
     # A passing run's deterministic replies become its checkpoint's known-good ones.
     record_golden: bool = False
     autopilot: bool = False  # a rung of the autopilot's ladder: its verdict chooses the next
+    probe_max_len: bool = False  # the ladder also finds the longest --max-model-len that works
 
     def describe(self) -> str:
         """How a person would type this job: `/smoke Qwen/Qwen3-8B --vl --enforce-eager`."""
@@ -169,6 +170,7 @@ class JobSpec(BaseModel):
         words.append(self.model)
         words += ["--vl"] if self.vl else []
         words += ["--no-doctor"] if self.no_doctor else []
+        words += ["--probe-max-len"] if self.probe_max_len else []
         words += ["--record-golden"] if self.record_golden else []
         words += [f"--env {k}={v}" for k, v in sorted(self.env.items())]
         words += [shlex.quote(a) for a in self.args]
@@ -340,7 +342,7 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
     if not words or words[0].startswith("-"):
         raise SpecError(usage(playbook))
     model, rest = words[0], words[1:]
-    vl, no_doctor, golden, env, args = False, False, False, {}, []
+    vl, no_doctor, golden, probe_max_len, env, args = False, False, False, False, {}, []
     i = 0
     while i < len(rest):
         word = rest[i]
@@ -348,6 +350,8 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
             vl = True
         elif word == "--no-doctor":
             no_doctor = True
+        elif word == "--probe-max-len":
+            probe_max_len = True
         elif word == "--record-golden":
             golden = True
         elif word == "--env" and i + 1 < len(rest):
@@ -370,6 +374,7 @@ def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> J
             labels=tuple(labels),
             no_doctor=no_doctor,
             record_golden=golden,
+            probe_max_len=probe_max_len,
         ),
         strict_paths=False,
         remote_code=remote_code,

@@ -22,6 +22,7 @@ from runners import (
     RunnerConfig,
     Step,
     ladder_command,
+    longest_length,
     redact_data,
     run_ladder,
 )
@@ -80,7 +81,10 @@ def ladder_json(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> dict[str, 
     steps = [
         {**s.result.model_dump(mode="json", exclude={"spec"}), "why": s.why} for s in ladder.steps
     ]
+    probed = ladder.steps[0].spec.probe_max_len if ladder.steps else False
+    longest = longest_length(ladder.steps) if probed and done.outcome == "works" else None
     body = {
+        "max_model_len": longest[0] if longest else None,
         "status": done.outcome,
         "why": done.why,
         "steps": steps,

@@ -103,6 +103,13 @@ def run_command(
             help="Launch a model folder without examining it first (see `doctor`).",
         ),
     ] = False,
+    probe_max_len: Annotated[
+        bool,
+        typer.Option(
+            "--probe-max-len",
+            help="autopilot: also find the longest --max-model-len that starts and answers.",
+        ),
+    ] = False,
     record_golden: Annotated[
         bool,
         typer.Option(
@@ -143,6 +150,7 @@ def run_command(
                 args=tuple(ctx.args),
                 env=_env_pairs(env or []),
                 no_doctor=no_doctor,
+                probe_max_len=probe_max_len,
                 record_golden=record_golden,
             ),
             config.model_roots,

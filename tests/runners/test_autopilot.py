@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from kb import Triager
 from runners import FileBook, JobSpec, RunnerConfig, run_playbook, settle_replies
 from runners.autopilot import Ladder, run_ladder
 from runners.ladder import command, config_key
+from runners.length_probe import asked_length
 from tests.runners.test_run_cli import run
 
 
@@ -154,3 +156,52 @@ def test_a_graph_config_that_answers_unlike_eager_is_said_so(
     assert "answers differ from eager" in ladder.done.why, ladder.done.why
     clean = climb(runner_config, "fake/healthy", book=book)
     assert "starts and answers in graph mode" in clean.done.why
+
+
+def test_the_length_probe_halves_the_gap_and_keeps_the_longest_that_works(
+    runner_config: RunnerConfig,
+) -> None:
+    """The KV cache holds 2048 tokens: asked for 16384, the ladder falls back to the estimate,
+    then probes the gap above it, each length once, within its relaunches."""
+    base = JobSpec(
+        playbook="smoke",
+        model="fake/kv-too-small",
+        args=("--max-model-len", "16384"),
+        probe_max_len=True,
+    )
+    ladder = run_ladder(base, runner_config)
+    lengths = [asked_length(s.spec) for s in ladder.steps]
+    assert lengths[:3] == [16384, 2048, 9216], lengths
+    assert len(set(lengths)) == len(lengths) and len(ladder.steps) <= 7
+    assert all(n is not None and 2048 < n < 16384 for n in lengths[2:])
+    assert (
+        ladder.done.outcome == "works"
+        and "longest --max-model-len that works: 2048" in ladder.done.why
+    )
+    assert ladder.done.best is not None and asked_length(ladder.done.best.spec) == 2048
+
+
+def test_no_probe_past_the_model_s_own_positions(
+    runner_config: RunnerConfig, tmp_path: Path
+) -> None:
+    """The doctor refuses lengths beyond the config: that is a ceiling, not a gap to search."""
+    from tests.doctor.conftest import make_checkpoint
+
+    model = make_checkpoint(tmp_path / "models" / "m")
+    config = replace(runner_config, model_roots=(str(model.parent),))
+    base = JobSpec(
+        playbook="smoke", model=str(model), args=("--max-model-len", "9000"), probe_max_len=True
+    )
+    ladder = run_ladder(base, config)
+    assert [s.result.status for s in ladder.steps] == ["blocked", "passed"]
+
+
+def test_run_autopilot_probe_max_len_reports_the_longest_length(tmp_path: Path) -> None:
+    out = run(
+        tmp_path, "autopilot", "--model", "fake/kv-too-small", "--probe-max-len", "--json",
+        "--", "--max-model-len", "8192",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["status"] == "works" and body["max_model_len"] == 2048
+    assert "--max-model-len 2048" in body["works"]["command"]
