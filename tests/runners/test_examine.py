@@ -74,6 +74,9 @@ def test_slash_commands_take_no_doctor_and_say_it_back() -> None:
     assert job.no_doctor and "--no-doctor" not in job.args
     assert "--no-doctor" in job.describe()
     assert parse_command("doctor", "/models/qwen --max-model-len 4096").playbook == "doctor"
+    probe = parse_command("smoke", "Qwen/Qwen3-8B --probe-max-len --max-model-len 32768")
+    assert probe.probe_max_len and probe.args == ("--max-model-len", "32768")
+    assert "--probe-max-len" in probe.describe()
 
 
 def run(config: RunnerConfig, job: JobSpec) -> RunResult:
