@@ -361,7 +361,7 @@ def fleet(jobs: int, agents: int, url: str, tmp: Path, timeout: float) -> None:
     finals = sum(j.status.final for j in done)
     ok = finished and finals == jobs and not twice and not statuses.get("lost") and not left
     print(
-        f"4. fleet: coordinator + {agents} agents (up in {setup:.1f} s; stopped in {teardown:.1f} s, SIGKILL needed: {', '.join(killed) or 'none'}), {jobs} jobs, {url.split(':')[0]}, lease {LEASE_S:.0f} s\n"
+        f"5. fleet: coordinator + {agents} agents (up in {setup:.1f} s; stopped in {teardown:.1f} s, SIGKILL needed: {', '.join(killed) or 'none'}), {jobs} jobs, {url.split(':')[0]}, lease {LEASE_S:.0f} s\n"
         f"   final {finals}/{jobs}; statuses {dict(statuses)}; leased other than once: {twice or 'none'}; servers left: {left}: {'ok' if ok else 'MISSED'}\n"
         f"   wall {wall:.1f} s, {jobs / wall * 60:.0f} jobs/min; jobs per agent {dict(sorted(Counter(str(j.agent) for j in done).items()))}"
     )
