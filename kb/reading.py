@@ -203,8 +203,11 @@ _SUSPECT_WORDS = (
 _SUSPECT_SHAPES = re.compile(r"E[A-Z][0-9A-Z]\d{3}|\.[A-Z]\w*:\s")
 
 
+_ERROR_LEVELS = ("ERROR", "CRITICAL", "FATAL")
+
+
 def _role(line: LogLine) -> Role:
-    if line.level not in ("ERROR", "CRITICAL", "FATAL"):
+    if line.level not in _ERROR_LEVELS:
         low = line.text.lower()
         if not any(w in low for w in _SUSPECT_WORDS) and not _SUSPECT_SHAPES.search(line.text):
             return Role.INPUT if _is_input(line.text) else Role.CONTEXT
@@ -248,7 +251,7 @@ def _full_role(line: LogLine) -> Role:
         return Role.CAUSE
     if _CANN_REPORT.match(text):
         return Role.WEAK
-    if line.level in ("ERROR", "CRITICAL", "FATAL") and _FAILED_WORDS.search(text):
+    if line.level in _ERROR_LEVELS and _FAILED_WORDS.search(text):
         return Role.WEAK
     if line.level is None and _TRACEBACK.match(text):
         return Role.FRAME
@@ -474,6 +477,15 @@ def read(lines: Sequence[LogLine]) -> Reading:
         # prefixes took its indent away, so position is what tells).
         if roles[i] in (Role.CONTEXT, Role.INPUT) and _FRAME.match(lines[i - 1].text):
             roles[i] = Role.FRAME
+    for i in range(len(roles) - 1):
+        # `logger.exception(e)` prints the exception's message on an ERROR line, then its
+        # traceback: that line is the error even in words no pattern knows.
+        if (
+            roles[i] is Role.CONTEXT
+            and lines[i].level in _ERROR_LEVELS
+            and _TRACEBACK.match(lines[i + 1].text)
+        ):
+            roles[i] = Role.WEAK
     _cann_traces(lines, roles)
     texts = []
     for ln in lines:

@@ -7,6 +7,7 @@ paste -> decode and cap -> normalise -> read (roles, root cause, facts)
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -17,7 +18,7 @@ from kb.embedding import Vectors
 from kb.errors import InputError
 from kb.index import Index
 from kb.logtext import decode, looks_binary, normalise
-from kb.reading import FACT_TEXT, Reading, Role, read
+from kb.reading import _FAILED_WORDS, FACT_TEXT, Reading, Role, read
 from kb.signatures import Kind, without_choices
 
 _QUERY_LINES = 24
@@ -160,6 +161,11 @@ def _signature_hits(index: Index, reading: Reading, weights: list[float]) -> lis
     return out
 
 
+_PLUMBING_FRAME = re.compile(
+    r'File "[^"]*(?:torch/nn/modules/module|threading|multiprocessing/process|'
+    r'torch/utils/_contextlib|contextlib)\.py"'
+)
+
 # Paths, addresses and plain numbers cost tokens and carry no meaning for the model;
 # 6-digit Ascend codes stay. Token filtering, not a regex, so a huge line stays linear.
 _PUNCTUATION = str.maketrans({c: " " for c in "[](){}'\"|,;=&*<>^~"})
@@ -179,13 +185,36 @@ def _dense_text(lines: Sequence[str]) -> str:
     return " ".join(" ".join(words).translate(_PUNCTUATION).split())[:_DENSE_CHARS]
 
 
+def _plumbing(reading: Reading) -> set[int]:
+    """Frames of Python's and torch's own call machinery, and their source lines: every
+    traceback has them, so they say nothing about this one. importlib's and the HTTP server's
+    frames stay: they say a module was being imported, or a request served."""
+    out: set[int] = set()
+    for i, (text, role) in enumerate(zip(reading.texts, reading.roles, strict=True)):
+        if role is Role.FRAME and _PLUMBING_FRAME.search(text[:2000]):
+            out.add(i)
+            below = i + 1
+            if (
+                below < len(reading.roles)
+                and reading.roles[below] is Role.FRAME
+                and not reading.texts[below].lstrip().startswith('File "')
+            ):
+                out.add(below)
+    return out
+
+
 def _query(reading: Reading) -> tuple[str, str]:
     """Texts for BM25 and for dense search: the error region, or the whole paste if none."""
     if reading.has_errors:
         # Causes in log order; frames innermost first, since the frames nearest the error
         # (or the end of a traceback cut before its exception) name what was running.
+        plumbing = _plumbing(reading)
         order = sorted(
-            (i for i, r in enumerate(reading.roles) if r >= Role.FRAME or r is Role.INPUT),
+            (
+                i
+                for i, r in enumerate(reading.roles)
+                if (r >= Role.FRAME or r is Role.INPUT) and i not in plumbing
+            ),
             key=lambda i: (
                 i != reading.cause,
                 -reading.roles[i],
@@ -193,7 +222,11 @@ def _query(reading: Reading) -> tuple[str, str]:
             ),
         )
     else:
-        order = [i for i, r in enumerate(reading.roles) if r is not Role.BENIGN]
+        # No error line: the lines that say something went wrong, in words, come first.
+        order = sorted(
+            (i for i, r in enumerate(reading.roles) if r is not Role.BENIGN),
+            key=lambda i: (not _FAILED_WORDS.search(reading.texts[i][:2000]), i),
+        )
     picked = [reading.texts[i] for i in order[:_QUERY_LINES]]
     if reading.signature:
         picked.insert(0, reading.signature)

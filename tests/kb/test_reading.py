@@ -355,3 +355,19 @@ def test_a_cann_report_that_times_out_is_the_cause() -> None:
         "times out. Reason: The Notify register has not received the Notify record from remote rank\n"
     )
     assert r.signature is not None and r.signature.startswith("EI0002")
+
+
+def test_an_error_line_right_before_a_traceback_is_the_exception_logger_exception_printed() -> None:
+    # vLLM's `logger.exception(e)` prints str(e) alone, then the traceback.
+    r = reading_of(
+        "WARNING 03-03 07:43:54 registry.py:400] No model architectures are specified\n"
+        "ERROR 03-03 07:43:54 engine.py:400] 'NoneType' object is not iterable\n"
+        "ERROR 03-03 07:43:54 engine.py:400] Traceback (most recent call last):\n"
+        'ERROR 03-03 07:43:54 engine.py:400]   File "/x/vllm/engine/multiprocessing/engine.py", '
+        "line 391, in run_mp_engine\n"
+        "ERROR 03-03 07:43:54 engine.py:400]     engine = MQLLMEngine.from_engine_args(engine_args)\n"
+    )
+    assert r.signature == "'NoneType' object is not iterable"
+    # The same words with no traceback after them are a line of the log, not its cause.
+    plain = reading_of("ERROR 03-03 07:43:54 engine.py:400] 'NoneType' object is not iterable\n")
+    assert plain.signature is None

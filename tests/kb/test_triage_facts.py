@@ -95,3 +95,36 @@ def test_choice_lists_are_blanked_in_place_and_other_quotes_kept() -> None:
     config = '{"quant_method": "fp8", "fmt": "e4m3"}'
     assert without_choices(config) == config  # key: value pairs are not a list of options
     assert "float16" not in without_choices("(choose from 'auto', 'half', 'float16')")
+
+
+def test_the_call_machinery_of_a_traceback_is_left_out_of_what_is_searched() -> None:
+    from kb.logtext import normalise
+    from kb.reading import read
+    from kb.triage import _query
+
+    paste = (
+        "Traceback (most recent call last):\n"
+        '  File "/x/torch/nn/modules/module.py", line 1747, in _call_impl\n'
+        "    return forward_call(*args, **kwargs)\n"
+        '  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed\n'
+        '  File "/x/threading.py", line 1016, in _bootstrap_inner\n'
+        '  File "/x/vllm_ascend/quantization/quant_config.py", line 136, in is_layer_skipped\n'
+        "    is_shard_skipped = self.quant_description[shard_prefix]\n"
+    )
+    lexical, dense = _query(read(normalise(paste).lines))
+    assert "quant_description" in dense and "is_layer_skipped" in lexical
+    assert "forward_call" not in lexical and "_call_impl" not in lexical
+    assert "_bootstrap_inner" not in lexical
+    assert "_call_with_frames_removed" in lexical  # an import was under way: that says much
+
+
+def test_a_config_without_architectures_is_the_architecture_entry(triager: Triager) -> None:
+    paste = (
+        "ERROR 11-02 07:43:54 [core.py:700] EngineCore failed to start.\n"
+        "ERROR 11-02 07:43:54 [core.py:700] Traceback (most recent call last):\n"
+        'ERROR 11-02 07:43:54 [core.py:700]   File "/x/vllm/model_executor/models/registry.py", '
+        "line 1331, in inspect_model_cls\n"
+        "ERROR 11-02 07:43:54 [core.py:700] ValueError: No model architectures are specified\n"
+    )
+    result = triager.triage(paste)
+    assert result.verdict == "match" and result.matches[0].entry_id == ARCHITECTURE
