@@ -352,6 +352,39 @@ def _garbled(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
     return False
 
 
+# Generated text, where a reply shows it: the content of a JSON reply.
+_GENERATED = re.compile(r'"(?:content|text|reasoning_content)":\s?"(?P<text>[^"]{1,2000})')
+_DECORATION = frozenset(" \t-=_*#.~+|/\\<>:;'`()[]{}0123456789█─━│┃▏▎▍▌▋▊▉")
+_REPEATS = 8  # a unit said this many times in a row is a model stuck, not a sentence
+_UNIT = 4  # the longest unit checked, in characters
+
+
+def _stuck(text: str) -> bool:
+    """A short unit repeated back to back (`!!!!!!!!`, `，，，，，，，，`, `the the the ...`)."""
+    text = text[:_GARBLED_CHARS]
+    for size in range(1, _UNIT + 1):
+        run, i = 1, size
+        while i + size <= len(text):
+            unit = text[i : i + size]
+            if unit == text[i - size : i] and not set(unit) <= _DECORATION:
+                run += 1
+                if run >= _REPEATS:
+                    return True
+                i += size
+            else:
+                run, i = 1, i + 1
+    return False
+
+
+def _degenerate(lines: Sequence[LogLine]) -> bool:
+    """A reply whose generated text repeats itself: the model is stuck on a token. Only a
+    reply's own text counts: people write `？？？？？？` and `!!!!!!!!` in prose too."""
+    for ln in lines[:_GARBLED_LINES]:
+        if (m := _GENERATED.search(ln.text[:20_000])) and _stuck(m.group("text")):
+            return True
+    return False
+
+
 def _missing_package(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
     for ln, role in zip(lines, roles, strict=True):
         m = _MISSING_MODULE.search(ln.text) if role is Role.CAUSE else None
@@ -519,7 +552,7 @@ def read(lines: Sequence[LogLine]) -> Reading:
     if any("transformers_modules" in ln.text for ln in lines):
         facts.add("@remote-code-module")
     facts |= _platform(lines)
-    if _garbled(lines, roles):
+    if _garbled(lines, roles) or _degenerate(lines):
         facts.add("@garbled-output")
     if _missing_package(lines, roles):
         facts.add("@missing-package")

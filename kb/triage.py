@@ -107,6 +107,8 @@ def _line_weights(reading: Reading) -> list[float]:
             weights.append(ranking.ROOT_WEIGHT)
         elif role is Role.CONTEXT and context is not None:
             weights.append(context)
+        elif role is Role.CONTEXT and reading.lines[i].level in ("WARNING", "WARN"):
+            weights.append(ranking.ROLE_WEIGHT[Role.WEAK])
         else:
             weights.append(ranking.ROLE_WEIGHT[role])
     return weights

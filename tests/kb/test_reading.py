@@ -371,3 +371,17 @@ def test_an_error_line_right_before_a_traceback_is_the_exception_logger_exceptio
     # The same words with no traceback after them are a line of the log, not its cause.
     plain = reading_of("ERROR 03-03 07:43:54 engine.py:400] 'NoneType' object is not iterable\n")
     assert plain.signature is None
+
+
+def test_a_reply_whose_text_repeats_one_token_is_garbled_output() -> None:
+    reply = (
+        '{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":'
+        '{"role":"assistant","content":"%s"},"finish_reason":"length"}]}\n'
+    )
+    assert "@garbled-output" in reading_of(reply % "你好，，，我是，我，，，，，，，，，，，，，").facts
+    assert "@garbled-output" in reading_of(reply % ("!" * 40)).facts
+    assert "@garbled-output" in reading_of(reply % ("the " * 12)).facts
+    # A sentence, a table rule, or a person's own "？？？？？？？？" is not a stuck model.
+    assert "@garbled-output" not in reading_of(reply % "Hello! I am Qwen, an AI assistant.").facts
+    assert "@garbled-output" not in reading_of(reply % ("-" * 40 + " 0000000000")).facts
+    assert "@garbled-output" not in reading_of("why does it fail？？？？？？？？？？\n").facts

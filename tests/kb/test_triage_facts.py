@@ -128,3 +128,18 @@ def test_a_config_without_architectures_is_the_architecture_entry(triager: Triag
     )
     result = triager.triage(paste)
     assert result.verdict == "match" and result.matches[0].entry_id == ARCHITECTURE
+
+
+def test_what_vllm_warned_about_counts_more_than_an_info_line(triager: Triager) -> None:
+    paste = (
+        "INFO 03-03 07:43:54 __init__.py:207] Automatically detected platform npu.\n"
+        "WARNING 03-03 07:43:54 registry.py:400] No model architectures are specified\n"
+        "ERROR 03-03 07:43:54 engine.py:400] 'NoneType' object is not iterable\n"
+        "ERROR 03-03 07:43:54 engine.py:400] Traceback (most recent call last):\n"
+        'ERROR 03-03 07:43:54 engine.py:400]   File "/x/vllm/engine/arg_utils.py", line 1100, '
+        "in create_engine_config\n"
+    )
+    result = triager.triage(paste)
+    assert result.matches[0].entry_id == ARCHITECTURE
+    as_info = triager.triage(paste.replace("WARNING 03-03", "INFO 03-03"))
+    assert as_info.matches[0].score < result.matches[0].score

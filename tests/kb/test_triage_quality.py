@@ -18,13 +18,15 @@ DATA = Path(__file__).parents[1] / "data"
 REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
-# split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07:
-# real heldout 76.2 / 93.0 / 93.6 %, dev 71.4 / 76.2 / 84.2 %, tune 91.7 / 89.8 / 92.6 %
-# (the bar for held-out real logs is 80 / 92 / 80: top-1 is not reached yet).
+# split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
+# 297 real logs (50 more, collected blind to the engine and split by thread, made held-out
+# top-1 fall from 76.2 to 70.4 %: harder cases, not a worse engine): real heldout
+# 70.4 / 86.3 / 93.3 %, dev 71.4 / 76.2 / 84.2 %, tune 92.6 / 91.5 / 92.3 %
+# (the bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached).
 REAL_BARS = {
-    HELD_OUT: (0.76, 0.92, 0.93),
+    HELD_OUT: (0.70, 0.86, 0.93),
     "dev": (0.71, 0.76, 0.84),
-    "tune": (0.91, 0.89, 0.92),
+    "tune": (0.92, 0.91, 0.92),
 }
 # Self-written: blind 92.2 / 98.0 / 95.0, heldout 97.1 / 100 / 88.2, tune 98.5 / 100 / 100.
 WRITTEN_BARS = {
