@@ -360,7 +360,7 @@ _UNIT = 4  # the longest unit checked, in characters
 
 
 def _stuck(text: str) -> bool:
-    """A short unit repeated back to back (`!!!!!!!!`, `，，，，，，，，`, `the the the ...`)."""
+    """A short unit said back to back: `!!!!!!!!`, a row of fullwidth commas, `the the the`."""
     text = text[:_GARBLED_CHARS]
     for size in range(1, _UNIT + 1):
         run, i = 1, size
@@ -378,7 +378,7 @@ def _stuck(text: str) -> bool:
 
 def _degenerate(lines: Sequence[LogLine]) -> bool:
     """A reply whose generated text repeats itself: the model is stuck on a token. Only a
-    reply's own text counts: people write `？？？？？？` and `!!!!!!!!` in prose too."""
+    reply's own text counts: people write `??????` and `!!!!!!!!` in prose too."""
     for ln in lines[:_GARBLED_LINES]:
         if (m := _GENERATED.search(ln.text[:20_000])) and _stuck(m.group("text")):
             return True
