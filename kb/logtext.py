@@ -50,9 +50,12 @@ _PREFIX = re.compile(
         (?::\s+|\s+(?P<mmdd>\d\d-\d\d)\s+(?P<hms>\d\d:\d\d:\d\d)(?:\.\d+)?\s*
         (?:\[[^\]]{0,200}\]\s*|[\w.-]{1,80}\.py:\d{1,6}\]\s*)?))  # INFO 11-28 10:12:01 [core.py:12]
     |(?:[\w.-]{1,80}\.py:\d{1,6}\]\s?)                            # "engine.py:366] ": a cut prefix
+    |(?:[A-Za-z_]\w{0,40}\.[\w.]{1,80}\s(?:-\s|\d{1,9}\s+)?      # Python logging's name,
+        (?P<level2>INFO|WARNING|ERROR|DEBUG|CRITICAL)(?:\s-\s|\s{2,9}))  # pid, level: "x 8 ERROR "
     |(?:(?P<glog>[IWEF])\d{4}(?:\d{4})?\s(?P<hms3>\d\d:\d\d:\d\d)\.\d{1,9}\s{1,9}\d{1,9}\s
         [\w./-]{1,200}:\d{1,6}\]\s?)                     # glog: E0511 23:56:11.551 182 x.cc:564]
     |(?:\*\*(?=\S))                                              # markdown bold around a line
+    |(?:`(?=[^`\s]))                                             # inline code around a line
     |(?:\[?\d{4}-\d\d-\d\d[T\s](?P<hms2>\d\d:\d\d:\d\d)(?:[.,]\d+)?
         (?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+-)?\s+)                    # ISO timestamps
     """,
@@ -257,6 +260,7 @@ def normalise(text: str) -> Paste:
             lv, proc, service, rank, t1, t2, day, glog, t3 = m.group(
                 "level", "proc", "service", "rank", "hms", "hms2", "mmdd", "glog", "hms3"
             )
+            lv = lv or m.group("level2")
             level = _CUT_LEVEL.get(lv or "", lv) or _GLOG_LEVEL.get(glog or "") or level
             t1 = t1 or t3
             source = f"rank{rank}" if rank else proc or service or source
@@ -265,6 +269,8 @@ def normalise(text: str) -> Paste:
         message = line[pos:].rstrip()
         if message.endswith("**") and pos and line[pos - 2 : pos] == "**":
             message = message[:-2].rstrip()
+        elif message.endswith("`") and pos and line[pos - 1] == "`":
+            message = message[:-1].rstrip()
         # The same message from many ranks or repeated retries is read once.
         if message in seen or not message.strip() or _DROP.match(message):
             continue

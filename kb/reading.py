@@ -32,7 +32,7 @@ class Role(enum.IntEnum):
 
 
 _EXCEPTION = re.compile(
-    r"^\s*(?P<name>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Failure|Interrupt|Fault)"
+    r"^\s*(?P<name>(?:[A-Za-z_]\w*\.)*(?:[A-Za-z_]\w*(?:Error|Exception|Exit|Failure|Interrupt|Fault)|Exception)"
     r"|(?:[a-z_]\w*\.)+[A-Z]\w*(?=:\s))"  # or any dotted class: torch._dynamo.exc.Unsupported
     r"(?::\s*(?P<msg>.*))?$"
 )

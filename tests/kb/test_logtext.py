@@ -180,3 +180,29 @@ def test_thinning_leaves_every_corpus_answer_as_it_was(
     unthinned = answers()
     monkeypatch.setattr(logtext, "_THIN_ABOVE", 0)
     assert answers() == unthinned
+
+
+def test_a_line_quoted_as_inline_code_is_read_as_the_line() -> None:
+    lines = normalise(
+        "`ValueError: The model's max seq len (32768) is larger than the maximum number of "
+        "tokens that can be stored in KV cache (24320).`\n"
+        "run `vllm serve` with `--max-model-len`\n"
+        "```python\n"
+    ).lines
+    assert lines[0].text.startswith("ValueError: The model's max seq len (32768)")
+    assert lines[0].text.endswith("(24320).")
+    assert lines[1].text == "run `vllm serve` with `--max-model-len`"  # prose keeps its quotes
+    assert len(lines) == 2
+    assert read(lines).signature == lines[0].text
+
+
+def test_python_logging_name_and_level_formats_give_the_level() -> None:
+    lines = normalise(
+        "xinference.core.supervisor 83 ERROR    Failed to launch replica PaddleOCR-VL-0: "
+        "cannot import name 'TransformersKwargs' from 'transformers.utils'\n"
+        "2026-01-02 10:00:00,123 - vllm.engine - WARNING - No model architectures are specified\n"
+        "The ERROR  column is empty\n"
+    ).lines
+    assert lines[0].level == "ERROR" and lines[0].text.startswith("Failed to launch replica")
+    assert lines[1].level == "WARNING" and lines[1].text == "No model architectures are specified"
+    assert lines[2].level is None and lines[2].text == "The ERROR  column is empty"

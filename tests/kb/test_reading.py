@@ -388,3 +388,10 @@ def test_a_reply_whose_text_repeats_one_token_is_garbled_output() -> None:
     assert "@garbled-output" not in reading_of(reply % "Hello! I am Qwen, an AI assistant.").facts
     assert "@garbled-output" not in reading_of(reply % ("-" * 40 + " 0000000000")).facts
     assert "@garbled-output" not in reading_of("why does it fail" + "\uff1f" * 10 + "\n").facts
+
+
+def test_a_bare_exception_raised_by_name_is_a_cause() -> None:
+    r = reading_of(
+        "Exception: data did not match any variant of untagged enum ModelWrapper at line 1 column 3\n"
+    )
+    assert r.signature and r.signature.startswith("Exception: data did not match")
