@@ -55,7 +55,11 @@ _PREFIX = re.compile(
     |(?:(?P<glog>[IWEF])\d{4}(?:\d{4})?\s(?P<hms3>\d\d:\d\d:\d\d)\.\d{1,9}\s{1,9}\d{1,9}\s
         [\w./-]{1,200}:\d{1,6}\]\s?)                     # glog: E0511 23:56:11.551 182 x.cc:564]
     |(?:\*\*(?=\S))                                              # markdown bold around a line
-    |(?:`(?=[^`\s]))                                             # inline code around a line
+    |(?:\s{0,8}(?P<tick>`{1,3})(?=[^`\s]))                       # inline code around a line
+    |(?:[^\s:\uff1a]{1,20}[:\uff1a]\s{0,3}                         # a short label, then an
+        (?=[A-Z]\w{0,60}?(?:Error|Exception)\b))                   # exception: "error: ValueError"
+    |(?:\[(?P<c10>[IWEF])\d{3,4}\s(?P<hms4>\d\d:\d\d:\d\d)(?:\.\d{1,9})?\s(?:\d{1,9}\s)?
+        [\w./-]{1,200}:\d{1,6}\]\s?)                         # torch: [E903 07:21:23.2 x.ts:429]
     |(?:\[?\d{4}-\d\d-\d\d[T\s](?P<hms2>\d\d:\d\d:\d\d)(?:[.,]\d+)?
         (?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+-)?\s+)                    # ISO timestamps
     """,
@@ -251,7 +255,7 @@ def normalise(text: str) -> Paste:
         read_before.add(line)
         if "[repeated" in line:
             line = _drop_repeated(line)
-        level = source = hms = mmdd = None
+        level = source = hms = mmdd = tick = None
         pos = 0
         for _ in range(_MAX_PREFIXES):
             m = _PREFIX.match(line, pos)
@@ -261,6 +265,8 @@ def normalise(text: str) -> Paste:
                 "level", "proc", "service", "rank", "hms", "hms2", "mmdd", "glog", "hms3"
             )
             lv = lv or m.group("level2")
+            glog, t3 = glog or m.group("c10"), t3 or m.group("hms4")
+            tick = m.group("tick") or tick
             level = _CUT_LEVEL.get(lv or "", lv) or _GLOG_LEVEL.get(glog or "") or level
             t1 = t1 or t3
             source = f"rank{rank}" if rank else proc or service or source
@@ -269,8 +275,10 @@ def normalise(text: str) -> Paste:
         message = line[pos:].rstrip()
         if message.endswith("**") and pos and line[pos - 2 : pos] == "**":
             message = message[:-2].rstrip()
-        elif message.endswith("`") and pos and line[pos - 1] == "`":
-            message = message[:-1].rstrip()
+        elif tick and message.endswith(tick):
+            message = message[: -len(tick)].rstrip()
+        elif tick:  # not closed on the line: a code fence (```python) or a quote that goes on
+            message = tick + message
         # The same message from many ranks or repeated retries is read once.
         if message in seen or not message.strip() or _DROP.match(message):
             continue

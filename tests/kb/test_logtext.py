@@ -206,3 +206,19 @@ def test_python_logging_name_and_level_formats_give_the_level() -> None:
     assert lines[0].level == "ERROR" and lines[0].text.startswith("Failed to launch replica")
     assert lines[1].level == "WARNING" and lines[1].text == "No model architectures are specified"
     assert lines[2].level is None and lines[2].text == "The ERROR  column is empty"
+
+
+def test_torch_log_prefix_code_quoted_lines_and_a_label_before_an_exception() -> None:
+    lines = normalise(
+        "[rank0]:[E903 07:21:23.263967696 compiler_depend.ts:429] RopeOperation setup failed!\n"
+        "  ```ValueError: The number of required GPUs exceeds the total number of GPUs.```\n"
+        "报错\uff1aRuntimeError: NPU out of memory. Tried to allocate 3.47 GiB\n"
+        "Note: the RuntimeError went away after a restart\n"
+    ).lines
+    assert (lines[0].text, lines[0].level) == ("RopeOperation setup failed!", "ERROR")
+    assert lines[0].source == "rank0"
+    assert (
+        lines[1].text == "ValueError: The number of required GPUs exceeds the total number of GPUs."
+    )
+    assert lines[2].text == "RuntimeError: NPU out of memory. Tried to allocate 3.47 GiB"
+    assert lines[3].text == "Note: the RuntimeError went away after a restart"  # prose stays
