@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # The autopilot: at most this many relaunches after the first rung, and this long in all.
     autopilot_steps: int = Field(default=6, ge=0, le=20)
     autopilot_budget_s: float = Field(default=4 * 3600.0, gt=0)
+    # "each": every relaunch waits for a click from someone allowed to dispatch (the button
+    # shows the exact command); "none" climbs the ladder through.
+    autopilot_approve: Literal["none", "each"] = "none"
     # The coordinator's agent API beside the Slack app in `serve` (same port).
     coordinator: bool = True
     # Log lines on stderr: `text` for people, `json` (one object a line) for log shippers.

@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runners.agent import AgentConfig, RunnerAgent
+from runners.agent import RunnerAgent
+from runners.agent_client import AgentConfig
 from runners.autopilot import Ladder, run_ladder
+from runners.cheap_rungs import dummy as dummy_weights
 from runners.doctor import DoctorError, DoctorReport, Finding, diagnose
 from runners.errors import (
     AuthError,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from runners.agents import Agent
     from runners.coordinator import coordinator_app, reap_leases, router
     from runners.database import Database, connect, now, run_migrations, safe_url
+    from runners.joblist import job_view
     from runners.joblogs import JobLog
     from runners.metrics import job_registry
     from runners.records import Job
@@ -56,6 +59,7 @@ _LAZY = {
     "connect": "runners.database",
     "coordinator_app": "runners.coordinator",
     "job_registry": "runners.metrics",
+    "job_view": "runners.joblist",
     "now": "runners.database",
     "open_jobs": "runners.store",
     "reap_leases": "runners.coordinator",
@@ -117,7 +121,9 @@ __all__ = [
     "connect",
     "coordinator_app",
     "diagnose",
+    "dummy_weights",
     "job_registry",
+    "job_view",
     "ladder_command",
     "longest_length",
     "now",

@@ -11,195 +11,29 @@ from __future__ import annotations
 
 import logging
 import platform
-import queue
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from runners import server
+from runners.agent_client import AgentConfig, Coordinator
 from runners.errors import AuthError, CoordinatorError
+from runners.job_run import JobRun
 from runners.logcut import DEFAULT_MAX_LOG_BYTES, cut_file, cut_log
-from runners.playbook import run_playbook
-from runners.redact import redact_data, redact_file, redact_lines
-from runners.result import Event, RunResult
+from runners.redact import redact_file, redact_lines
+from runners.result import RunResult
 from runners.run_state import RunnerConfig
 from runners.spec import JobSpec
 
 log = logging.getLogger("ascend_oncall.agent")
 
-PREFIX = "/api/runners/v1"
+
 VERSION = "1"
 FINAL_S = 15.0  # a stopping agent still tries this long to deliver a verdict
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    server_url: str
-    token: str
-    labels: tuple[str, ...] = ()
-    slots: int = 1
-    heartbeat_s: float = 5.0
-    lease_wait_s: float = 20.0
-    max_backoff_s: float = 15.0
-    events_every_s: float = 0.2
-
-
-def client(config: AgentConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """The HTTP client an agent talks to its coordinator with (tests give a transport)."""
-    return httpx.Client(
-        base_url=config.server_url.rstrip("/") + PREFIX,
-        headers={"Authorization": f"Bearer {config.token}"},
-        timeout=httpx.Timeout(10.0, read=config.lease_wait_s + 15.0),
-        transport=transport,
-    )
-
-
-def _detail(reply: httpx.Response) -> str:
-    """The coordinator's reason (FastAPI's `{"detail": ...}`), or the start of the body."""
-    try:
-        detail = reply.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    return str(detail)[:200] if detail else reply.text[:200]
-
-
-class Coordinator:
-    """The coordinator's API, with retries: a restart or a dropped connection is waited out."""
-
-    def __init__(
-        self, config: AgentConfig, stop: threading.Event, http: httpx.Client | None = None
-    ) -> None:
-        self.config, self.stop = config, stop
-        self.max_backoff_s = config.max_backoff_s  # then at most a third of the lease given
-        self.http = http or client(config)
-
-    def call(
-        self,
-        path: str,
-        body: Any,
-        retry: bool = True,
-        final_s: float = 0.0,
-        timeout: float | None = None,
-        content: bytes | None = None,
-    ) -> httpx.Response | None:
-        """POST with retries until it lands, or the agent stops. `final_s`: a last word (a
-        verdict, the last events) that still gets this long once the agent is stopping.
-        `content`: raw bytes sent instead of `body` as JSON (a server log).
-        AuthError: this agent's token is refused (revoked), so nothing it sends counts."""
-        delay = 0.25
-        deadline = time.monotonic() + final_s
-        while not self.stop.is_set() or time.monotonic() < deadline:
-            try:
-                wait = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
-                if content is None:
-                    r = self.http.post(path, json=body, timeout=wait)
-                else:
-                    r = self.http.post(path, content=content, timeout=wait)
-            except httpx.HTTPError as exc:
-                if not retry:
-                    raise CoordinatorError(f"coordinator unreachable: {exc}") from exc
-                log.warning(
-                    "coordinator unreachable (%s); retrying in %.1f s", type(exc).__name__, delay
-                )
-            else:
-                if r.status_code in (401, 403):
-                    raise AuthError(f"the coordinator refused this agent: {_detail(r)}")
-                if r.status_code in (404, 409, 413, 422):
-                    raise CoordinatorError(f"{path}: {r.status_code} {r.text[:200]}")
-                if r.status_code < 500:
-                    return r
-                if not retry:
-                    raise CoordinatorError(f"{path}: {r.status_code}")
-                log.warning("coordinator error %s on %s; retrying", r.status_code, path)
-            if self.stop.is_set():
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            else:
-                self.stop.wait(delay)
-            delay = min(delay * 2, self.max_backoff_s)
-        return None
-
-    def close(self) -> None:
-        self.http.close()
-
-
-class _JobRun:
-    """One leased job: the playbook in a thread, its events and heartbeats to the coordinator."""
-
-    def __init__(self, api: Coordinator, job_id: int, spec: JobSpec, config: RunnerConfig) -> None:
-        self.api, self.job_id, self.spec, self.config = api, job_id, spec, config
-        self.cancel = threading.Event()
-        self.events: queue.Queue[Event] = queue.Queue()
-        self.log_path: Path | None = None
-        self.result: RunResult | None = None
-
-    def notify(self, event: Event) -> None:
-        if event.kind == "log":
-            self.log_path = Path(event.message)
-            return
-        if event.kind in ("phase", "stage", "progress"):  # the host's own log says it too
-            words = " ".join(w for w in (event.stage, event.message) if w)
-            log.info("job %s: [%s] %s", self.job_id, event.phase, words)
-        self.events.put(event)
-
-    def play(self) -> None:
-        try:
-            self.result = run_playbook(self.spec, self.config, self.notify, self.cancel)
-        except Exception as exc:  # a bug of ours: the thread still gets a verdict
-            log.exception("job %s crashed in the runner", self.job_id)
-            self.result = RunResult(
-                playbook=self.spec.playbook,
-                status="failed",
-                phase="preflight",
-                verdict=f"the runner itself failed: {type(exc).__name__}: {exc}",
-            )
-
-    def tail(self, n: int = 20) -> list[str]:
-        if self.log_path is None or not self.log_path.exists():
-            return []
-        with self.log_path.open("rb") as f:
-            f.seek(max(0, self.log_path.stat().st_size - 16_000))
-            lines = f.read().decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
-        # Redacted before it is cut to n lines: a key's BEGIN may be above the last n.
-        kept = deque(redact_lines(ln for ln in lines if ln.strip()), maxlen=n)
-        return [ln[:500] for ln in kept]
-
-    def heartbeats(
-        self, every_s: float, done: threading.Event, refused: Callable[[AuthError], None]
-    ) -> None:
-        """Heartbeats on a clock of their own until `done`: events waiting out a coordinator
-        restart with backoff never hold them back past the lease. A beat not answered in
-        its slot is given up; the next one tries again."""
-        while True:
-            try:
-                reply = self.api.call(
-                    f"/jobs/{self.job_id}/heartbeat",
-                    {"log_tail": self.tail()},
-                    retry=False,
-                    timeout=max(1.0, every_s),
-                )
-                if reply is not None and reply.json().get("cancel"):
-                    self.cancel.set()
-            except AuthError as exc:
-                refused(exc)
-                return
-            except Exception as exc:  # the run goes on; the verdict is what must land
-                log.warning("job %s: heartbeat: %s: %s", self.job_id, type(exc).__name__, exc)
-            if done.wait(every_s):
-                return
-
-    def flush_events(self, final_s: float = 0.0) -> None:
-        batch: list[Event] = []
-        while not self.events.empty():
-            batch.append(self.events.get_nowait())
-        if batch:
-            body = {"events": [redact_data(e.model_dump(mode="json")) for e in batch]}
-            self.api.call(f"/jobs/{self.job_id}/events", body, final_s=final_s)
 
 
 class RunnerAgent:
@@ -330,7 +164,7 @@ class RunnerAgent:
             self._deliver(job_id, result)
             return
         log.info("job %s: %s", job_id, spec.describe())
-        job = _JobRun(self.api, job_id, spec, runner)
+        job = JobRun(self.api, job_id, spec, runner)
         thread = threading.Thread(target=job.play, name=f"job-{job_id}", daemon=True)
         thread.start()
         played = threading.Event()

@@ -8,11 +8,10 @@ import json
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,7 +59,7 @@ def agent_record(row: AgentRow) -> Agent:
 
 
 def plain_words(words: Iterable[str], refuse: type[RunnerError]) -> None:
-    """Names and labels pick hosts and are shown in chat: plain words only."""
+    """Names and labels pick hosts and are shown to people: plain words only."""
     try:
         check_labels(words)
     except SpecError as exc:
@@ -83,12 +82,11 @@ def _clash(s: Session, name: str, labels: Collection[str], new: bool) -> str | N
     return None
 
 
-class AgentRegistry(Database):
-    """Sessions over the shared engine, with agents and the dispatch audit."""
+class AgentRegistry:
+    """Agents and the dispatch audit, over the job store's database."""
 
-    def __init__(self, engine: Engine, lease_s: float = 60.0) -> None:
-        super().__init__(engine)
-        self.lease_for = timedelta(seconds=lease_s)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # Agents and their tokens.
 
@@ -100,7 +98,7 @@ class AgentRegistry(Database):
         plain_words([name, *given], RunnerError)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         try:
-            with self._write() as s:
+            with self._db._write() as s:
                 if why := _clash(s, name, given, new=True):
                     raise RunnerError(why)
                 allowed = json.dumps(given)
@@ -110,7 +108,7 @@ class AgentRegistry(Database):
         return token
 
     def agent_for(self, token: str) -> Agent:
-        with self._read() as s:
+        with self._db._read() as s:
             row = s.scalar(select(AgentRow).where(AgentRow.token_hash == hash_token(token)))
         if row is None or row.disabled:
             raise AuthError("unknown or revoked agent token")
@@ -120,7 +118,7 @@ class AgentRegistry(Database):
         self, agent: Agent, labels: Sequence[str], hostname: str, version: str, slots: int
     ) -> Agent:
         plain_words(labels, AuthError)
-        with self._write() as s:
+        with self._db._write() as s:
             row = s.get(AgentRow, agent.id)
             assert row is not None
             given = json.loads(row.allowed_labels or "[]")
@@ -144,7 +142,7 @@ class AgentRegistry(Database):
 
     def served(self, labels: Sequence[str]) -> bool:
         """Some agent has all these labels, or was given them (it may be offline just now)."""
-        with self._read() as s:
+        with self._db._read() as s:
             rows = s.scalars(select(AgentRow).where(AgentRow.disabled.is_(False))).all()
         for row in rows:
             given = json.loads(row.allowed_labels) if row.allowed_labels else []
@@ -154,11 +152,11 @@ class AgentRegistry(Database):
 
     def seen(self, agent: Agent) -> None:
         """The agent is alive (it asked for work): /runners shows it online."""
-        with self._write() as s:
+        with self._db._write() as s:
             s.execute(update(AgentRow).where(AgentRow.id == agent.id).values(last_seen=now()))
 
     def revoke(self, name: str) -> bool:
-        with self._write() as s:
+        with self._db._write() as s:
             done = s.execute(update(AgentRow).where(AgentRow.name == name).values(disabled=True))
         return bool(getattr(done, "rowcount", 0))
 
@@ -170,10 +168,12 @@ class AgentRegistry(Database):
         allowed: bool,
         reason: str = "",
         user_id: str | None = None,
-        channel_id: str | None = None,
+        origin: str | None = None,
         job_id: int | None = None,
     ) -> None:
-        with self._write() as s:
+        """Record one attempt to dispatch, allowed or not; `origin`: where it was asked
+        (a chat's place, as its front end names it)."""
+        with self._db._write() as s:
             s.add(
                 DispatchRow(
                     source=source,
@@ -181,19 +181,19 @@ class AgentRegistry(Database):
                     allowed=allowed,
                     reason=reason[:500],
                     user_id=user_id,
-                    channel_id=channel_id,
+                    origin=origin,
                     job_id=job_id,
                 )
             )
 
     def dispatches(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self._read() as s:
+        with self._db._read() as s:
             rows = s.scalars(select(DispatchRow).order_by(DispatchRow.id.desc()).limit(limit)).all()
             return [
                 {
                     "at": aware(r.at).isoformat(),
                     "user": r.user_id,
-                    "channel": r.channel_id,
+                    "origin": r.origin,
                     "source": r.source,
                     "command": r.command,
                     "allowed": r.allowed,

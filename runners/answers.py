@@ -19,7 +19,7 @@ from runners.comparisons import Comparison
 QUALITY = "output quality"
 TEMPLATE_MISMATCH = "template mismatch"
 NO_TEMPLATE = "no chat template"
-SHOWN_CHARS = 2000  # of a reply, in the result: enough to see the shape, bounded for Slack
+SHOWN_CHARS = 2000  # of a reply, in the result: enough to see the shape, bounded for a chat message
 # The reader's fact for generated text that is not an answer: kb reads it as the runbook's
 # "API reachable but output quality odd" entry.
 BAD_ANSWER_FACT = "@garbled-output"

@@ -75,7 +75,8 @@ def run_migrations(metadata: MetaData, version_table: str) -> None:
 class Database:
     """Sessions over a shared engine. SQLite takes one writer at a time and makes the
     others sleep and retry, with back-offs up to 100 ms; queueing our own writers on a
-    lock wakes each at once."""
+    lock wakes each at once. `_write` and `_read` are for the stores built on it (a
+    subclass, or the JobStore's parts, which share one), not for their callers."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -1,8 +1,8 @@
-"""Each job's server log, as its agent sent it with the verdict, and its one upload to
-chat. What an agent sends is hostile: cut to the cap again here, redacted again, and
-kept once (a retry after a lost reply changes nothing). The upload is handed to one
-replica at a time by a conditional UPDATE, as verdicts are (runners.notices); one that
-failed is offered again after `retry_after_s`, a few times at most.
+"""Each job's server log, as its agent sent it with the verdict, and its one delivery to
+whoever asked (the bot uploads it to the job's thread). What an agent sends is hostile:
+cut to the cap again here, redacted again, and kept once (a retry after a lost reply
+changes nothing). The delivery is handed to one replica at a time by a conditional
+UPDATE; one that failed is offered again after `retry_after_s`, a few times at most.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runners.agents import Agent, aware
@@ -59,9 +59,11 @@ def clean_log(data: bytes, limit: int) -> str:
     return redact(text)
 
 
-class JobLogs(Database):
-    # The coordinator's cap (ONCALL_MAX_LOG_UPLOAD_BYTES); agents are told it on register.
-    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+class JobLogs:
+    def __init__(self, db: Database, max_log_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
+        self._db = db
+        # The coordinator's cap (ONCALL_MAX_LOG_UPLOAD_BYTES); agents are told it on register.
+        self.max_log_bytes = max_log_bytes
 
     def put_log(self, agent: Agent, job_id: int, data: bytes, total_bytes: int) -> bool:
         """Keep the log `agent` sent for its job; False when one is kept already.
@@ -69,7 +71,7 @@ class JobLogs(Database):
         text = clean_log(data, self.max_log_bytes)
         total = max(len(data), min(total_bytes, 2**62))
         try:
-            with self._write() as s:
+            with self._db._write() as s:
                 job = s.get(JobRow, job_id)
                 if job is None or job.agent_id != agent.id:
                     raise CoordinatorError(f"job {job_id} is not leased to {agent.name}")
@@ -81,37 +83,27 @@ class JobLogs(Database):
         return True
 
     def log(self, job_id: int) -> JobLog | None:
-        with self._read() as s:
+        with self._db._read() as s:
             row = s.get(JobLogRow, job_id)
             return _record(row) if row else None
 
-    def logs_to_post(self, retry_after_s: float = RETRY_AFTER_S, limit: int = 20) -> list[int]:
-        """Jobs whose verdict is in chat and whose log is not, and not being posted now."""
+    def undelivered_logs(self, retry_after_s: float = RETRY_AFTER_S) -> Select[int]:
+        """The ids of jobs whose log is not delivered, not being delivered (claimed under
+        `retry_after_s` ago) and not given up: a query for the deliverer to join with its
+        own records of what it showed (the bot: verdicts posted)."""
         cutoff = _now() - timedelta(seconds=retry_after_s)
-        with self._read() as s:
-            return list(
-                s.scalars(
-                    select(JobLogRow.job_id)
-                    .join(JobRow, JobRow.id == JobLogRow.job_id)
-                    .where(
-                        JobLogRow.posted_at.is_(None),
-                        JobLogRow.tries < UPLOAD_TRIES,
-                        JobLogRow.tried_at.is_(None) | (JobLogRow.tried_at < cutoff),
-                        JobRow.shown_status == JobRow.status,  # its verdict was posted
-                        JobRow.message_ts.is_not(None),
-                        JobRow.message_ts != "",
-                    )
-                    .order_by(JobLogRow.job_id)
-                    .limit(limit)
-                ).all()
-            )
+        return select(JobLogRow.job_id).where(
+            JobLogRow.posted_at.is_(None),
+            JobLogRow.tries < UPLOAD_TRIES,
+            JobLogRow.tried_at.is_(None) | (JobLogRow.tried_at < cutoff),
+        )
 
     def claim_log_upload(self, job_id: int, retry_after_s: float = RETRY_AFTER_S) -> JobLog | None:
         """The log, for the one replica that uploads it now; None when it is posted, being
         posted (tried under `retry_after_s` ago), given up, or there is none."""
         now = _now()
         cutoff = now - timedelta(seconds=retry_after_s)
-        with self._write() as s:
+        with self._db._write() as s:
             won = s.execute(
                 update(JobLogRow)
                 .where(
@@ -129,7 +121,7 @@ class JobLogs(Database):
             return _record(row)
 
     def log_posted(self, job_id: int, file_id: str | None) -> None:
-        with self._write() as s:
+        with self._db._write() as s:
             s.execute(
                 update(JobLogRow)
                 .where(JobLogRow.job_id == job_id)
@@ -137,8 +129,8 @@ class JobLogs(Database):
             )
 
     def log_given_up(self, job_id: int) -> None:
-        """Chat refused it for good (a missing scope, a deleted channel): never again."""
-        with self._write() as s:
+        """Its reader refused it for good (the bot: a missing scope): never again."""
+        with self._db._write() as s:
             s.execute(
                 update(JobLogRow).where(JobLogRow.job_id == job_id).values(tries=UPLOAD_TRIES)
             )

@@ -12,191 +12,18 @@ here and another to vLLM.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-
-MAX_JSON = 2000  # characters
-MAX_DEPTH = 5  # the deepest documented key: additional_config.weight_prefetch_config...
-MAX_ITEMS = 512  # in any one list
-
-Check = Callable[[object, str], None]  # raises ValueError saying which key and why
-
-
-class _Refused(ValueError):
-    """Why a value is refused; `where` names the key, `what` what it must be."""
-
-    def __init__(self, message: str, where: str = "", what: str | None = None) -> None:
-        super().__init__(message)
-        self.where, self.what = where, what
-
-
-def _say(where: str, what: str, value: object) -> _Refused:
-    shown = type(value).__name__ if isinstance(value, dict | list) else json.dumps(value)[:40]
-    return _Refused(f"`{where or 'the value'}` must be {what}, not {shown}", where, what)
-
-
-def boolean(value: object, where: str) -> None:
-    if not isinstance(value, bool):
-        raise _say(where, "true or false", value)
-
-
-def integer(lo: int = 0, hi: int = 10**9) -> Check:
-    def check(value: object, where: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise _say(where, f"a whole number from {lo} to {hi}", value)
-
-    return check
-
-
-def number(lo: float = 0.0, hi: float = 1e9) -> Check:
-    def check(value: object, where: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise _say(where, f"a number from {lo:g} to {hi:g}", value)
-
-    return check
-
-
-def choice(*names: str, fold: bool = False) -> Check:
-    """One of `names`; `fold`: in any case (vLLM upper-cases enum names itself)."""
-
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, str) or (value.upper() if fold else value) not in names:
-            raise _say(where, "one of " + ", ".join(repr(n) for n in names), value)
-
-    return check
-
-
-def word(pattern: str, what: str) -> Check:
-    compiled = re.compile(pattern)
-
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, str) or compiled.fullmatch(value) is None:
-            raise _say(where, what, value)
-
-    return check
-
-
-def either(*checks: Check) -> Check:
-    """The first of `checks` that passes; refused, the refusal from deepest inside."""
-
-    def check(value: object, where: str) -> None:
-        errors: list[_Refused] = []
-        for one in checks:
-            try:
-                one(value, where)
-                return
-            except _Refused as exc:
-                errors.append(exc)
-        inner = [e for e in errors if e.where != where or e.what is None]
-        if inner:
-            raise inner[0]
-        raise _say(where, " or ".join(str(e.what) for e in errors), value)
-
-    return check
-
-
-def items(of: Check, max_items: int = MAX_ITEMS) -> Check:
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, list) or len(value) > max_items:
-            raise _say(where, f"a list of at most {max_items} items", value)
-        for i, item in enumerate(value):
-            of(item, f"{where}[{i}]")
-
-    return check
-
-
-# Keys that are never allowed, and why (named in the refusal; any other unknown key is
-# refused as unknown).
-DANGEROUS = {
-    "inductor_passes": "names functions vLLM imports",
-    "inductor_compile_config": "sets Inductor's compiler and its passes",
-    "cache_dir": "a path",
-    "local_cache_dir": "a path",
-    "debug_dump_path": "a path",
-    "expert_map_path": "a path",
-    "expert_map_record_path": "a path",
-    "dump_config_path": "a path",
-    "dump_config": "writes a debugger config to disk",
-    "auto_map": "names Python modules to import",
-    "tokenizer_class": "names a class to import",
-    "processor_class": "names a class to import",
-    "_name_or_path": "a path",
-    "scheduler_cls": "a dotted name vLLM imports",
-    "kv_connector_module_path": "a module to import",
-}
-
-
-def obj(fields: dict[str, Check]) -> Check:
-    """An object whose keys are all in `fields`; any value may be null (vLLM's default)."""
-
-    def check(value: object, where: str) -> None:
-        if not isinstance(value, dict):
-            raise _say(where, "a JSON object", value)
-        for key, item in value.items():
-            at = f"{where}.{key}" if where else key
-            if key not in fields:
-                why = DANGEROUS.get(key)
-                raise _Refused(
-                    f"`{at[:80]}` is not allowed here ({why})"
-                    if why
-                    else f"`{at[:80]}` is not an allowed key; allowed: "
-                    + ", ".join(sorted(fields)),
-                    at,
-                )
-            if item is not None:
-                fields[key](item, at)
-
-    return check
-
-
-def _all(names: str, check: Check) -> dict[str, Check]:
-    """`check` for each of the whitespace-separated `names`."""
-    return dict.fromkeys(names.split(), check)
-
-
-def _shape(text: str) -> None:
-    """Length and nesting, read without parsing: json.loads and any checker recurse."""
-    if len(text) > MAX_JSON:
-        raise _Refused(f"longer than {MAX_JSON} characters")
-    depth, in_string, escaped = 0, False, False
-    for char in text:
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
-        elif char in "]}":
-            depth -= 1
-
-
-def _no_twice(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Refused(f"`{key[:80]}` is given twice")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> object:
-    raise _Refused(f"`{name}` is not allowed")
-
-
-def canonical(text: str, schema: Check) -> str:
-    """`text` checked against `schema` and re-serialised compactly, or ValueError saying
-    why."""
-    _shape(text)
-    try:
-        parsed = json.loads(text, object_pairs_hook=_no_twice, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise _Refused(f"not JSON ({exc.msg} at character {exc.pos})") from exc
-    schema(parsed, "")
-    return json.dumps(parsed, separators=(",", ":"))
-
+from runners.jsoncheck import (
+    Check,
+    boolean,
+    choice,
+    either,
+    integer,
+    items,
+    number,
+    obj,
+    same,
+    word,
+)
 
 # --- vLLM's CompilationConfig (`-O` / `--compilation-config`), v0.9 to v0.20 field names.
 
@@ -225,7 +52,7 @@ COMPILATION = obj(
         "compile_cache_save_format": choice("binary", "unpacked"),
         "pass_config": obj(
             {
-                **_all(
+                **same(
                     """fuse_norm_quant fuse_act_quant fuse_attn_quant eliminate_noops enable_sp
                     fuse_gemm_comms fuse_allreduce_rms enable_qk_norm_rope_fusion enable_fusion
                     enable_attn_fusion enable_noop enable_sequence_parallelism enable_async_tp
@@ -241,7 +68,7 @@ COMPILATION = obj(
                 "evaluate_guards": boolean,
             }
         ),
-        **_all(
+        **same(
             """compile_mm_encoder use_inductor use_cudagraph full_cuda_graph
             cudagraph_copy_inputs cudagraph_specialize_lora use_inductor_graph_partition""",
             boolean,
@@ -257,7 +84,7 @@ ADDITIONAL = obj(
             {
                 "mode": choice("max-autotune", "reduce-overhead"),
                 "graph_batch_sizes": items(SIZE),
-                **_all(
+                **same(
                     """enabled enable_multistream_mla enable_multistream_moe
                     enable_view_optimize use_cached_graph graph_batch_sizes_init enable_kv_nz
                     enable_super_kernel enable_frozen_parameter enable_multistream_shared_expert""",
@@ -268,36 +95,36 @@ ADDITIONAL = obj(
         "ascend_scheduler_config": obj(
             {
                 "policy": choice("fcfs", "priority"),
-                **_all(
+                **same(
                     """max_long_partial_prefills long_prefill_token_threshold
                     max_num_batched_tokens max_model_len decode_max_num_seqs""",
                     COUNT,
                 ),
-                **_all("enabled enable_chunked_prefill enable_pd_transfer", boolean),
+                **same("enabled enable_chunked_prefill enable_pd_transfer", boolean),
             }
         ),
         "ascend_compilation_config": obj(
-            _all(
+            same(
                 """enable_npugraph_ex enable_static_kernel fuse_norm_quant fuse_qknorm_rope
                 fuse_allreduce_rms fuse_muls_add""",
                 boolean,
             )
         ),
-        "xlite_graph_config": obj(_all("enabled full_mode", boolean)),
+        "xlite_graph_config": obj(same("enabled full_mode", boolean)),
         "weight_prefetch_config": obj(
             {
                 "enabled": boolean,
                 "prefetch_ratio": obj(
                     {
-                        "attn": obj(_all("qkv o", RATIO)),
-                        "moe": obj(_all("gate_up", RATIO)),
-                        "mlp": obj(_all("gate_up down", RATIO)),
+                        "attn": obj(same("qkv o", RATIO)),
+                        "moe": obj(same("gate_up", RATIO)),
+                        "mlp": obj(same("gate_up down", RATIO)),
                     }
                 ),
             }
         ),
         "finegrained_tp_config": obj(
-            _all(
+            same(
                 """lmhead_tensor_parallel_size oproj_tensor_parallel_size
                 embedding_tensor_parallel_size mlp_tensor_parallel_size""",
                 COUNT,
@@ -306,7 +133,7 @@ ADDITIONAL = obj(
         "eplb_config": obj(
             {
                 "dynamic_eplb": boolean,
-                **_all(
+                **same(
                     """expert_heat_collection_interval algorithm_execution_interval
                     num_redundant_experts""",
                     COUNT,
@@ -317,14 +144,14 @@ ADDITIONAL = obj(
         ),
         "profiling_chunk_config": obj(
             {
-                **_all("enabled need_timing", boolean),
-                **_all("min_chunk max_fit_chunk", COUNT),
+                **same("enabled need_timing", boolean),
+                **same("min_chunk max_fit_chunk", COUNT),
                 "smooth_factor": RATIO,
             }
         ),
         "rejection_sampler_config": obj(
             {
-                **_all("enable_block_verify enable_entropy_verify", boolean),
+                **same("enable_block_verify enable_entropy_verify", boolean),
                 "posterior_threshold": RATIO,
                 "posterior_alpha": number(0, 100),
             }
@@ -334,13 +161,13 @@ ADDITIONAL = obj(
         "SLO_limits_for_dynamic_batch": integer(-1, 1 << 20),
         "weight_nz_mode": integer(0, 2),
         "enable_fused_mc2": integer(0, 2),
-        **_all(
+        **same(
             """flashcomm2_parallel_size enable_flashcomm2_parallel_size
             expert_tensor_parallel_size lmhead_tensor_parallel_size oproj_tensor_parallel_size
             num_iterations_eplb_update num_wait_worker_iterations init_redundancy_expert""",
             COUNT,
         ),
-        **_all(
+        **same(
             """enable_async_exponential enable_shared_expert_dp multistream_overlap_shared_expert
             multistream_overlap_gate recompute_scheduler_enable enable_cpu_binding
             enable_sleep_mode_extra_cleanup enable_npugraph_ex enable_kv_nz enable_sparse_c8
@@ -365,7 +192,7 @@ _ROPE = obj(
         "original_max_position_embeddings": COUNT,
         "mrope_section": items(COUNT, 8),
         "mrope_interleaved": boolean,
-        **_all(
+        **same(
             """factor low_freq_factor high_freq_factor beta_fast beta_slow mscale
             mscale_all_dim attention_factor extrapolation_factor rope_theta
             partial_rotary_factor""",
@@ -385,8 +212,8 @@ _MODEL_FIELDS: dict[str, Check] = {
     "partial_rotary_factor": RATIO,
     "rms_norm_eps": RATIO,
     "layer_types": items(choice("full_attention", "sliding_attention", "linear_attention"), 256),
-    **_all("use_sliding_window tie_word_embeddings is_causal", boolean),
-    **_all(
+    **same("use_sliding_window tie_word_embeddings is_causal", boolean),
+    **same(
         """max_position_embeddings num_hidden_layers num_attention_heads num_key_value_heads
         head_dim hidden_size intermediate_size vocab_size sliding_window max_window_layers
         attention_chunk_size num_experts num_experts_per_tok n_routed_experts
@@ -398,8 +225,8 @@ HF_OVERRIDES = obj({**_MODEL_FIELDS, "text_config": obj(_MODEL_FIELDS)})
 
 # --- `--limit-mm-per-prompt`: a count per modality, or vLLM's {count, width, ...} form.
 
-_MODALITY = either(integer(0, 64), obj(_all("count width height num_frames length", COUNT)))
-LIMIT_MM = obj(_all("image video audio", _MODALITY))
+_MODALITY = either(integer(0, 64), obj(same("count width height num_frames length", COUNT)))
+LIMIT_MM = obj(same("image video audio", _MODALITY))
 
 SCHEMAS: dict[str, Check] = {
     "--compilation-config": COMPILATION,

@@ -6,17 +6,19 @@ fails → eager isolation; eager passes → the graph-keeping fallbacks, since a
 keeps graph mode is better than eager; the VL + dynamo failure → `torchdynamo-disable`; a
 KV cache too small → the length the error estimates; the host (a port, EJ0003) → one clean
 retry, then stop; an architecture, remote-code or weight failure → stop at once. Never the
-same config twice. `plan` is pure: the CLI and the bot each drive it with real jobs.
+same config twice. Where the first failure does not depend on the weights, the relaunches
+run on dummy weights and the config that works is confirmed on the real ones
+(`runners.cheap_rungs`). `plan` is pure: the CLI and the bot each drive it with real jobs.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from runners import length_probe
+from runners import cheap_rungs, length_probe
 from runners.comparisons import GRAPH_VS_EAGER
 from runners.result import RunResult
 from runners.spec import JobSpec, launch_plan
@@ -58,6 +60,9 @@ class Done:
     why: str
     best: Step | None = None  # the best working rung: graph mode over eager
     ruled_out: tuple[str, ...] = field(default=())
+    # Rungs ran on dummy weights: True once the config was confirmed on the real weights,
+    # False when it failed there; None when no rung ran on dummy weights (or no confirm ran).
+    confirmed: bool | None = None
 
 
 def config_key(spec: JobSpec) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
@@ -77,37 +82,98 @@ def graph_mode(spec: JobSpec) -> bool:
 def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Rung | Done:
     """The next rung after `steps`, or how the ladder ends. Once a config works, and the
     length is in question (`--probe-max-len`, or a failure about length), the rungs after
-    probe the longest `--max-model-len` it starts and answers with."""
+    probe the longest `--max-model-len` it starts and answers with. Cheap rungs first:
+    after a failure the weights do not decide, the relaunches run on dummy weights (one
+    relaunch is kept for the confirm), and the config that works on them is run once more
+    on the real weights before the ladder says it works."""
     if not steps:
         return first_rung(base)
+    if cheap_rungs.cheap(base, steps, max_steps):
+        decision = _plan(cheap_rungs.with_dummy(base), steps, max_steps, reserve=1)
+    else:
+        decision = _plan(base, _refuted_as_failed(steps), max_steps)
+    return _confirm(steps, decision, max_steps)
+
+
+def _confirm(steps: Sequence[Step], decision: Rung | Done, max_steps: int) -> Rung | Done:
+    """A config that works on dummy weights is not the answer until the real weights agree."""
+    if not isinstance(decision, Done):
+        return decision
+    best, dummies = decision.best, [s for s in steps if cheap_rungs.dummy(s.spec)]
+    if not dummies:
+        return decision
+    if best is None or not cheap_rungs.dummy(best.spec):
+        confirmed = _confirmed(steps, best) if decision.outcome == "works" else None
+        if confirmed is None and cheap_rungs.confirm_failed(steps):
+            confirmed = False  # the ruled-out rungs say which config failed on real weights
+        said = "; confirmed on the real weights" if confirmed else ""
+        return replace(decision, why=decision.why + said, confirmed=confirmed)
+    real = cheap_rungs.without_dummy(best.spec)
+    if decision.outcome != "works" or config_key(real) in {config_key(s.spec) for s in steps}:
+        return decision  # the rungs say they ran on dummy weights
+    if len(steps) > max_steps:
+        why = f"{decision.why}; it works on dummy weights, and no relaunch is left to confirm it"
+        return replace(decision, outcome="stopped", why=why)
+    return Rung(real, f"confirm on the real weights: {_describe(best.spec)} works")
+
+
+def _confirmed(steps: Sequence[Step], best: Step | None) -> bool | None:
+    """The working config ran on dummy weights first and passed on the real ones too."""
+    if best is None:
+        return None
+    key = config_key(best.spec)
+    cheap = [s for s in steps if cheap_rungs.dummy(s.spec) and s.result.status == "passed"]
+    found = any(config_key(cheap_rungs.without_dummy(s.spec)) == key for s in cheap)
+    return True if found else None
+
+
+def _refuted_as_failed(steps: Sequence[Step]) -> list[Step]:
+    """Once a confirm failed, a pass on dummy weights whose config failed on the real ones
+    counts as the failure it is: the ladder climbs on from the real weights' verdict."""
+    if not cheap_rungs.confirm_failed(steps):
+        return list(steps)
+    failed = {config_key(s.spec) for s in steps if s.result.status not in ("passed",)}
+    seen = []
+    for s in steps:
+        real = config_key(cheap_rungs.without_dummy(s.spec))
+        if cheap_rungs.dummy(s.spec) and s.result.status == "passed" and real in failed:
+            verdict = "passed on dummy weights only: it failed on the real ones"
+            update = {"status": "failed", "verdict": verdict, "next": None}
+            s = Step(s.spec, s.why, s.result.model_copy(update=update))
+        seen.append(s)
+    return seen
+
+
+def _plan(base: JobSpec, steps: Sequence[Step], max_steps: int, reserve: int = 0) -> Rung | Done:
+    """The ladder and the length probe, `reserve` relaunches kept back (the confirm)."""
     climbed = next(
         (
             k
             for k in range(1, len(steps) + 1)
-            if isinstance(_climb(base, steps[:k], max_steps), Done)
+            if isinstance(_climb(base, steps[:k], max_steps, reserve), Done)
         ),
         None,
     )
     if climbed is None:
-        return _climb(base, steps, max_steps)
-    done = _climb(base, steps[:climbed], max_steps)
+        return _climb(base, steps, max_steps, reserve)
+    done = _climb(base, steps[:climbed], max_steps, reserve)
     assert isinstance(done, Done)
     if done.outcome != "works" or not length_probe.wanted(base, steps):
-        return done if climbed == len(steps) else _climb(base, steps, max_steps)
+        return done if climbed == len(steps) else _climb(base, steps, max_steps, reserve)
     if steps[-1].result.status in ("cancelled", "lost"):
-        return _climb(base, steps, max_steps)
+        return _climb(base, steps, max_steps, reserve)
     probe = length_probe.next_length(steps)
     tried = {config_key(s.spec) for s in steps}
     longest = length_probe.longest(steps)
     found = f"; the longest --max-model-len that works: {longest[0]}" if longest else ""
     if probe is None or config_key(probe.spec) in tried:
         return _done("works", done.why + found, steps)
-    if len(steps) > max_steps:
+    if len(steps) > max_steps - reserve:
         return _done("works", done.why + found + " (the relaunches are used up)", steps)
     return Rung(probe.spec, probe.why)
 
 
-def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int) -> Rung | Done:
+def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int, reserve: int = 0) -> Rung | Done:
     """The ladder itself: from each verdict to the next rung, until a config works."""
     last = steps[-1]
     status = last.result.status
@@ -126,7 +192,7 @@ def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int) -> Rung | Done:
     tried = {config_key(s.spec) for s in steps}
     for rung in _candidates(base, steps):
         if config_key(rung.spec) not in tried or _retry_allowed(rung, steps):
-            if len(steps) > max_steps:
+            if len(steps) > max_steps - reserve:
                 return _done("stopped", f"the ladder's {max_steps} relaunches are used up", steps)
             return rung
     if any(s.result.status == "passed" for s in steps):
@@ -154,14 +220,22 @@ def best_step(steps: Sequence[Step]) -> Step | None:
     found = agreeing or eager or graph
     if not found:
         return None
-    # The longest length that works (a length probe); the earliest among equals.
+    # The longest length that works (a length probe); real weights over dummy ones at the
+    # same length (the confirm); the earliest among equals.
     return max(
-        found, key=lambda s: s.result.max_model_len or length_probe.asked_length(s.spec) or 0
+        found,
+        key=lambda s: (
+            s.result.max_model_len or length_probe.asked_length(s.spec) or 0,
+            not cheap_rungs.dummy(s.spec),
+        ),
     )
 
 
 def _agrees_with_eager(step: Step) -> bool:
-    """No graph-vs-eager comparison of this run says its replies differ (none: agrees)."""
+    """No graph-vs-eager comparison of this run says its replies differ (none: agrees).
+    Random weights answer random text: on dummy weights there is nothing to compare."""
+    if cheap_rungs.dummy(step.spec):
+        return True
     answers = step.result.answers
     comparisons = answers.comparisons if answers is not None else []
     return not any(c.kind == GRAPH_VS_EAGER and c.differs for c in comparisons)
@@ -228,9 +302,8 @@ def _no_relaunch(result: RunResult) -> str:
 
 
 def _describe(spec: JobSpec) -> str:
-    if spec.playbook == "fallback":
-        return f"fallback {spec.fallback}"
-    return spec.playbook
+    name = f"fallback {spec.fallback}" if spec.playbook == "fallback" else spec.playbook
+    return name + (" on dummy weights" if cheap_rungs.dummy(spec) else "")
 
 
 def command(

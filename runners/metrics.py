@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -24,11 +25,14 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from runners.agents import AgentRegistry, aware
+from runners.agents import aware
 from runners.database import now
 from runners.records import Job
 from runners.states import Status
 from runners.tables import AgentRow, JobRow
+
+if TYPE_CHECKING:  # the store records its verdicts here: imported for types alone
+    from runners.store import JobStore
 
 log = logging.getLogger("ascend_oncall.metrics")
 
@@ -57,7 +61,7 @@ def job_finished(job: Job, leased_at: datetime | None) -> None:
 class JobFigures(Collector):
     """Queue depth, jobs by status and agents online, counted by the database per scrape."""
 
-    def __init__(self, store: AgentRegistry) -> None:
+    def __init__(self, store: JobStore) -> None:
         self.store = store
 
     def describe(self) -> Iterator[Metric]:
@@ -114,7 +118,7 @@ class JobFigures(Collector):
         )
 
 
-def job_registry(store: AgentRegistry, process: bool = False) -> CollectorRegistry:
+def job_registry(store: JobStore, process: bool = False) -> CollectorRegistry:
     """A registry of the runner metrics over `store`: one per app, so building the app
     twice in a process registers nothing twice. With `process`, also this process's own
     (CPU, memory, GC): the coordinator alone; `serve` has them in the global registry."""

@@ -30,7 +30,7 @@ from runners.states import Phase
 from runners.verdict import classify
 
 TAIL_LINES = 40
-PROGRESS_EVERY_S = 2.0  # capture progress events: a Slack status and a heartbeat each
+PROGRESS_EVERY_S = 2.0  # capture progress events: a status shown and a heartbeat each
 
 
 def run_playbook(

@@ -28,10 +28,7 @@ class Job:
     log_tail: tuple[str, ...]
     requested_by: str | None
     parent_id: int | None
-    channel_id: str | None
-    thread_ts: str | None
-    message_ts: str | None
-    team_id: str | None
+    origin: str | None  # its submitter's note of where it was asked for (runners.tables)
     version: int
     created_at: datetime
     updated_at: datetime
@@ -58,10 +55,7 @@ def job_record(s: Session, row: JobRow) -> Job:
         log_tail=tuple(json.loads(row.log_tail)),
         requested_by=row.requested_by,
         parent_id=row.parent_id,
-        channel_id=row.channel_id,
-        thread_ts=row.thread_ts,
-        message_ts=row.message_ts,
-        team_id=row.team_id,
+        origin=row.origin,
         version=row.version,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),

@@ -1,5 +1,5 @@
 """A run's outcome and the events on the way, as values that travel as JSON: from the
-playbook to `run --json`, from the agent to the coordinator, from the store to Slack."""
+playbook to `run --json`, from the agent to the coordinator, from the store to the bot."""
 
 from __future__ import annotations
 

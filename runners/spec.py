@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runners import jsonflags
+from runners import jsoncheck, jsonflags
 from runners.errors import SpecError
 from runners.fallbacks import FALLBACKS, Fallback, find_fallback
 
@@ -55,7 +55,7 @@ def _match(pattern: re.Pattern[str], what: str) -> Value:
 
 
 def _json(flag: str) -> Value:
-    return lambda value: jsonflags.canonical(value, jsonflags.SCHEMAS[flag])
+    return lambda value: jsoncheck.canonical(value, jsonflags.SCHEMAS[flag])
 
 
 INT = _match(_INT, "a whole number")
@@ -316,7 +316,7 @@ def check(
     )
 
 
-# Slack turns typed quotes and `--` into curly quotes and dashes.
+# Chat clients turn typed quotes and `--` into curly quotes and dashes.
 _QUOTES = str.maketrans(
     {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "--", "\u2013": "--"}
 )
@@ -324,7 +324,7 @@ _QUOTES = str.maketrans(
 
 def parse_command(playbook: Playbook, text: str, remote_code: bool = False) -> JobSpec:
     """`/smoke <model> [--vl] [--tp N] [--env K=V] [serve args...] [on <host or label>]`,
-    `/fallback <name[=value]> <model> ...`; Slack's curly quotes and dashes are undone."""
+    `/fallback <name[=value]> <model> ...`; a chat client's curly quotes and dashes are undone."""
     try:
         words = shlex.split(text.translate(_QUOTES))  # splitting only: nothing runs a shell
     except ValueError as exc:

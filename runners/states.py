@@ -1,6 +1,6 @@
 """The two state machines of a runner job, in one place.
 
-A job's *status* is what the coordinator and Slack see: queued until an agent leases it,
+A job's *status* is what the coordinator and the bot see: queued until an agent leases it,
 running while its playbook runs, then one verdict. A job's *phase* is where its playbook
 is on the host (../shared/reference/vllm-runtime.md, section 8). Every change goes through
 `advance`, which refuses a move the table does not list, so no path can, say, turn a

@@ -58,15 +58,13 @@ class JobRow(Base):
     log_tail: Mapped[str] = mapped_column(Text, default="[]")
     requested_by: Mapped[str | None] = mapped_column(String(64))
     parent_id: Mapped[int | None] = mapped_column(Integer)
-    team_id: Mapped[str | None] = mapped_column(String(32))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
-    thread_ts: Mapped[str | None] = mapped_column(String(32))
-    message_ts: Mapped[str | None] = mapped_column(String(32))
+    # Where the job was asked for, as its submitter wrote it (the bot: whom to tell). Kept
+    # with the job in one insert, so a submitter that dies next finds it again; never read.
+    origin: Mapped[str | None] = mapped_column(Text)
     # One job per request: a second click on the same button finds the first job.
     request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change
-    notified_version: Mapped[int] = mapped_column(Integer, default=0)  # shown in chat
-    shown_status: Mapped[str | None] = mapped_column(String(16))  # whose verdict was posted
+    # Bumped by every change: a reader that keeps the version it last showed sees news.
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class JobLabelRow(Base):
@@ -101,7 +99,7 @@ class DispatchRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     user_id: Mapped[str | None] = mapped_column(String(64))
-    channel_id: Mapped[str | None] = mapped_column(String(32))
+    origin: Mapped[str | None] = mapped_column(String(32))  # where it was asked, if said
     source: Mapped[str] = mapped_column(String(16))
     command: Mapped[str] = mapped_column(Text)
     allowed: Mapped[bool] = mapped_column(Boolean)
@@ -110,8 +108,8 @@ class DispatchRow(Base):
 
 
 class JobLogRow(Base):
-    """A job's redacted server log, as its agent sent it (cut to the cap), and its upload
-    to the job's chat thread: claimed by one replica at a time, done once."""
+    """A job's redacted server log, as its agent sent it (cut to the cap), and its delivery
+    to whoever asked for the job: claimed by one replica at a time, done once."""
 
     __tablename__ = "runner_job_logs"
 

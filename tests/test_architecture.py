@@ -127,6 +127,56 @@ def test_bot_uses_only_the_runners_face_and_runners_know_no_slack() -> None:
             assert not any(n.split(".")[0] in {"slack_bolt", "slack_sdk"} for n in names), path
 
 
+# Chat words an agent on an Ascend host has no use for. runners/migrations is exempt: it
+# is the schema's history, and the step that took these columns out has to name them.
+SLACK_WORDS = (
+    "slack", "channel", "thread_ts", "message_ts", "team_id", "notified_version",
+    "shown_status", "mrkdwn", "<@", "<#",
+)  # fmt: skip
+# Where a Slack word is the host's own business, not chat: secrets to keep out of logs.
+SLACK_MENTIONS_ALLOWED = {
+    ("runners/redact.py", "slack"): "Slack tokens and webhooks in a server log are masked",
+    ("runners/server.py", "slack"): "SLACK_ variables are kept from vllm serve's environment",
+}
+
+
+def slack_words_in(package: Path) -> list[str]:
+    """`path:line: word` for every Slack word in the package's source outside migrations."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if "migrations" in path.relative_to(package).parts:
+            continue
+        name = str(path.relative_to(ROOT))
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for word in SLACK_WORDS:
+                if word in line.lower() and (name, word) not in SLACK_MENTIONS_ALLOWED:
+                    found.append(f"{name}:{number}: {word}")
+    return found
+
+
+def test_runners_source_speaks_no_slack() -> None:
+    """Where a job's thread is and what it showed is the bot's (bot/slack/threads.py): a
+    runner job keeps only an opaque `origin`."""
+    found = slack_words_in(ROOT / "runners")
+    assert not found, "Slack words in runners/:\n" + "\n".join(found)
+
+
+def test_bot_reads_top_down() -> None:
+    """bot/ reads cli -> service -> slack -> render -> core: a renderer draws what the core
+    made (Block Kit's mrkdwn helpers are render's own, bot/render/mrkdwn.py), and the core
+    knows no front end."""
+    fronts = ("bot.cli", "bot.service", "bot.slack")
+    below = {"render": fronts, "core": (*fronts, "bot.render")}
+    for folder, banned in below.items():
+        for path in (ROOT / "bot" / folder).rglob("*.py"):
+            imported = {m for m in _imports_of(path, _bot_modules()) if m.startswith(banned)}
+            assert not imported, f"{path.relative_to(ROOT)} imports {sorted(imported)}"
+
+
+def _bot_modules() -> set[str]:
+    return {_module_of(p) for p in (ROOT / "bot").rglob("*.py")}
+
+
 def test_every_bot_module_sits_in_a_folder_that_says_what_it_is() -> None:
     top = {p.name for p in (ROOT / "bot").glob("*.py")}
     # The package face and what every part shares; the rest is cli/, core/, render/, slack/.

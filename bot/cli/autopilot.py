@@ -21,6 +21,7 @@ from runners import (
     Rung,
     RunnerConfig,
     Step,
+    dummy_weights,
     ladder_command,
     longest_length,
     redact_data,
@@ -79,7 +80,12 @@ def ladder_json(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> dict[str, 
         argv, env, line = ladder_command(done.best.spec, vllm)
         works = {"argv": argv, "env": env, "command": line}
     steps = [
-        {**s.result.model_dump(mode="json", exclude={"spec"}), "why": s.why} for s in ladder.steps
+        {
+            **s.result.model_dump(mode="json", exclude={"spec"}),
+            "why": s.why,
+            "dummy_weights": dummy_weights(s.spec),
+        }
+        for s in ladder.steps
     ]
     probed = ladder.steps[0].spec.probe_max_len if ladder.steps else False
     longest = longest_length(ladder.steps) if probed and done.outcome == "works" else None
@@ -90,6 +96,7 @@ def ladder_json(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> dict[str, 
         "steps": steps,
         "works": works,
         "ruled_out": list(done.ruled_out),
+        "confirmed": done.confirmed,
     }
     cleaned: dict[str, object] = redact_data(body)
     return cleaned
@@ -104,6 +111,12 @@ def summary(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> list[str]:
         match = result.triage.top if result.triage else None
         entry = f"  [runbook: {match.title}]" if match and result.status != "passed" else ""
         lines.append(f"  {n}. {_name(step.spec)}: {result.status} ({result.verdict}){entry}")
+    cheap = [str(n) for n, s in enumerate(ladder.steps, 1) if dummy_weights(s.spec)]
+    if cheap:
+        confirm = {True: "passed", False: "failed", None: "not run"}[done.confirmed]
+        lines.append(
+            f"dummy weights: rung(s) {', '.join(cheap)}; confirm on the real weights: {confirm}"
+        )
     if done.outcome == "works" and done.best is not None:
         _, _, line = ladder_command(done.best.spec, vllm)
         lines += ["working config:", f"  {line}"]
@@ -123,4 +136,5 @@ def _top(step: Step) -> tuple[str, list[str]] | None:
 
 
 def _name(spec: JobSpec) -> str:
-    return f"fallback {spec.fallback}" if spec.playbook == "fallback" else spec.playbook
+    name = f"fallback {spec.fallback}" if spec.playbook == "fallback" else spec.playbook
+    return name + (" on dummy weights" if dummy_weights(spec) else "")

@@ -14,8 +14,8 @@ from typing import Any
 from bot.core import wording
 from bot.core.answers import Answer, EntryRef, RunbookAnswer, TriageAnswer
 from bot.core.layout import Part, triage_parts
-from bot.slack.text import escape as escape  # re-exported: what every renderer uses
-from bot.slack.text import mention
+from bot.render.mrkdwn import escape as escape  # re-exported: what every renderer uses
+from bot.render.mrkdwn import mention
 from kb import Match
 
 Block = dict[str, Any]

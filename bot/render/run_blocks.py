@@ -20,6 +20,7 @@ from bot.render.blocks import (
     limit,
     section,
 )
+from bot.render.mrkdwn import mention
 from bot.render.run_answers import (
     answers_heading,
     check_table,
@@ -28,7 +29,6 @@ from bot.render.run_answers import (
     reply_lines,
 )
 from bot.render.run_doctor import doctor_heading, doctor_lines
-from bot.slack.text import mention
 from runners import (
     FALLBACKS,
     PLAYBOOKS,

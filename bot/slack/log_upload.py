@@ -15,7 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.metrics import SLACK_ERRORS
-from runners import Job, JobStore
+from bot.slack.threads import RunThread, RunThreads
+from runners import Job
 
 log = logging.getLogger("ascend_oncall.runs")
 
@@ -59,40 +60,43 @@ class LogUploads:
 
     def __init__(
         self,
-        store: JobStore,
+        threads: RunThreads,
         client: WebClient,
         soon: Callable[[Callable[[], object]], None],
         retry_after_s: float = 120.0,
     ) -> None:
-        self.store, self.client, self.soon = store, client, soon
+        self.threads, self.store = threads, threads.jobs
+        self.client, self.soon = client, soon
         # A claimed upload not done by then is offered again: longer than one upload takes.
         self.retry_after_s = retry_after_s
 
-    def after_verdict(self, job: Job) -> None:
+    def after_verdict(self, job: Job, where: RunThread) -> None:
         """The verdict of `job` is in its thread: its log follows, if it has one."""
         if self.store.claim_log_upload(job.id, self.retry_after_s) is not None:
-            self.soon(partial(self._upload, job))
+            self.soon(partial(self._upload, job, where))
 
     def sweep(self) -> int:
         """Logs whose verdict is in chat but which are not: uploads failed or never tried
         (the bot stopped in between). Returns how many were started."""
         started = 0
-        for job_id in self.store.logs_to_post(self.retry_after_s):
-            job = self.store.job(job_id)
-            if job is not None and self.store.claim_log_upload(job_id, self.retry_after_s):
-                self.soon(partial(self._upload, job))
+        for job_id in self.threads.logs_to_post(self.retry_after_s):
+            job, where = self.store.job(job_id), self.threads.thread(job_id)
+            if job is None or where is None:
+                continue
+            if self.store.claim_log_upload(job_id, self.retry_after_s):
+                self.soon(partial(self._upload, job, where))
                 started += 1
         return started
 
-    def _upload(self, job: Job) -> None:
+    def _upload(self, job: Job, where: RunThread) -> None:
         found = self.store.log(job.id)
-        if found is None or job.channel_id is None:
+        if found is None:
             return
         data = found.text.encode()
         try:
             reply = self.client.files_upload_v2(
-                channel=job.channel_id,
-                thread_ts=job.thread_ts or job.message_ts,
+                channel=where.channel_id,
+                thread_ts=where.reply_ts,
                 content=data,
                 filename=log_filename(job),
                 title=f"Server log of job {job.id}",

@@ -15,6 +15,7 @@ from bot.render import run_blocks
 from bot.slack.autopilot import Ladders
 from bot.slack.log_upload import LogUploads
 from bot.slack.runs import TRANSIENT, Dispatcher
+from bot.slack.threads import RunThread
 from runners import (
     Job,
     RunTriage,
@@ -34,7 +35,8 @@ class Reporter:
         self.min_update_s = 1.0
         self._updated: dict[int, float] = {}
         self.store, self.jobs = dispatcher.store, dispatcher.jobs
-        self.logs = LogUploads(self.store, self.jobs.client, self.jobs.soon)
+        self.threads = dispatcher.threads
+        self.logs = LogUploads(self.threads, self.jobs.client, self.jobs.soon)
         self.ladders = Ladders(dispatcher, dispatcher.settings)
 
     def run(self, stop: threading.Event) -> None:
@@ -46,16 +48,16 @@ class Reporter:
 
     def once(self) -> int:
         # Dispatched, then the bot stopped before it posted the status message.
-        for job in self.store.unposted(self.post_after_s):
-            if self.store.claim_post(job.id):
-                self.dispatcher.post_status(job)
+        for job in self.threads.unposted(self.post_after_s):
+            if (where := self.threads.claim_post(job)) is not None:
+                self.dispatcher.post_status(job, where)
         shown = 0
-        for job in self.store.changed():
+        for job, where in self.threads.changed():
             recent = time.monotonic() - self._updated.get(job.id, 0.0) < self.min_update_s
-            if (recent and not job.status.final) or not self.store.claim_notice(job):
+            if (recent and not job.status.final) or not self.threads.claim_notice(job):
                 continue  # a change shown a moment ago waits for the next round
             self._updated[job.id] = time.monotonic()
-            self._show(job)
+            self._show(job, where)
             shown += 1
             if job.status.final:
                 self._updated.pop(job.id, None)
@@ -63,35 +65,34 @@ class Reporter:
         self.logs.sweep()  # logs whose upload failed or never started, after the verdicts
         return shown
 
-    def _show(self, job: Job) -> None:
-        assert job.channel_id is not None and job.message_ts is not None
+    def _show(self, job: Job, where: RunThread) -> None:
         updated = self._send(
             "chat_update",
-            channel=job.channel_id,
-            ts=job.message_ts,
+            channel=where.channel_id,
+            ts=where.message_ts,
             blocks=run_blocks.status_blocks(job),
             text=run_blocks.status_text(job),
         )
         if not updated:
-            self.store.release_notice(job)  # Slack was away: shown again next round
+            self.threads.release_notice(job)  # Slack was away: shown again next round
             return
-        if job.status.final and self.store.claim_verdict(job):
+        if job.status.final and self.threads.claim_verdict(job):
             triage = job.result.triage if job.result else None
             if triage is None and job.result and job.result.first_error:
                 triage = self._triage(job)
             posted = self._send(
                 "chat_postMessage",
-                channel=job.channel_id,
-                thread_ts=job.thread_ts or job.message_ts,
+                channel=where.channel_id,
+                thread_ts=where.reply_ts,
                 blocks=run_blocks.verdict_blocks(job, triage),
                 text=run_blocks.status_text(job),
                 unfurl_links=False,
             )
             if not posted:
-                self.store.release_verdict(job)
-                self.store.release_notice(job)
+                self.threads.release_verdict(job)
+                self.threads.release_notice(job)
             else:
-                self.logs.after_verdict(job)  # the server log as a file, under the verdict
+                self.logs.after_verdict(job, where)  # the server log as a file, under it
                 self.ladders.after_verdict(job)  # an autopilot rung: the next, or the end
 
     def _send(self, method: str, **kwargs: Any) -> bool:

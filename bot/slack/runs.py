@@ -19,10 +19,11 @@ from slack_sdk.errors import SlackApiError
 
 from bot.metrics import DISPATCHES, REQUESTS, SLACK_ERRORS
 from bot.render import run_blocks
+from bot.render.mrkdwn import escape
 from bot.settings import Settings
-from bot.slack.autopilot import Ladders
+from bot.slack.autopilot import Ladders, add_ladder_listeners
 from bot.slack.deliveries import Deliveries
-from bot.slack.text import escape
+from bot.slack.threads import RunThread, RunThreads, origin
 from runners import (
     Done,
     Job,
@@ -54,6 +55,7 @@ class Dispatcher:
 
     def __init__(self, settings: Settings, store: JobStore, jobs: Deliveries) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
+        self.threads = RunThreads(store)  # where each job is in Slack, and what it showed
         self._groups: dict[str, tuple[float, set[str]]] = {}
 
     def _in_groups(self, user: str) -> bool:
@@ -142,16 +144,14 @@ class Dispatcher:
                 allowed=False,
                 reason=why,
                 user_id=user,
-                channel_id=channel,
+                origin=channel,
             )
             return None, why
         job = self.store.submit(
             spec,
             request_key=request_key,
             requested_by=user,
-            channel_id=channel,
-            thread_ts=thread_ts,
-            team_id=team_id,
+            origin=origin(channel, thread_ts, team_id),
             parent_id=parent_id,
         )
         if job.repeat:  # a second click on the same button
@@ -161,22 +161,22 @@ class Dispatcher:
             command=command,
             allowed=True,
             user_id=user,
-            channel_id=channel,
+            origin=channel,
             job_id=job.id,
         )
-        if channel and self.store.claim_post(job.id):
-            self.jobs.soon(lambda: self.post_status(job, response_url))
+        where = self.threads.claim_post(job)
+        if where is not None:
+            self.jobs.soon(lambda: self.post_status(job, where, response_url))
         return job, ""
 
-    def post_status(self, job: Job, response_url: str | None = None) -> None:
+    def post_status(self, job: Job, where: RunThread, response_url: str | None = None) -> None:
         """The job's status message, once; the reporter keeps it current from then on.
         Where the bot cannot post, the job is cancelled (nobody would see its verdict) and
         the asker is told how to invite the bot."""
-        assert job.channel_id is not None
         try:
             sent = self.jobs.client.chat_postMessage(
-                channel=job.channel_id,
-                thread_ts=job.thread_ts,
+                channel=where.channel_id,
+                thread_ts=where.thread_ts,
                 blocks=run_blocks.status_blocks(job),
                 text=run_blocks.status_text(job),
             )
@@ -189,7 +189,9 @@ class Dispatcher:
                 text = CANNOT_POST.format(job=job.id, error=error)
                 Respond(response_url=response_url)(text=text, response_type="ephemeral")
             return
-        self.store.set_message(job.id, job.channel_id, str(sent["ts"]))
+        self.threads.set_message(job.id, str(sent["ts"]))
+        if job.spec.autopilot:  # the ladder's own message, once, in the same thread
+            Ladders(self, self.settings).open(job, where.channel_id, where.reply_ts or sent["ts"])
 
 
 class RunListeners:
@@ -294,7 +296,7 @@ class RunListeners:
             command=f"cancel job {job_id}",
             allowed=True,
             user_id=user,
-            channel_id=(body.get("channel") or {}).get("id"),
+            origin=(body.get("channel") or {}).get("id"),
             job_id=job_id,
         )
 
@@ -351,3 +353,4 @@ def add_run_listeners(app: App, settings: Settings, dispatcher: Dispatcher) -> N
     app.action(run_blocks.CANCEL_ACTION)(on.cancel)
     app.action(run_blocks.FORM_ACTION)(on.form)
     app.view(run_blocks.DISPATCH_CALLBACK)(on.submit_form)
+    add_ladder_listeners(app, dispatcher)

@@ -1,23 +1,11 @@
-"""Slack message text both ways: as the person typed it (for triage), and values made safe
-to show (a model path, a label or a phase someone chose must never ping the channel)."""
+"""Slack message text as the person typed it, for triage. (The other way, values made safe
+to show in a message, is the renderers': bot/render/mrkdwn.py.)"""
 
 from __future__ import annotations
 
 import re
 
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-
-
-def escape(text: str) -> str:
-    """Slack's control characters as entities, so `<!channel>` shows and does not ping;
-    everything else stays as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def mention(user_id: str) -> str:
-    """`<@U123>` for a Slack user id; anything else is shown as text, never parsed."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else escape(user_id)
 
 
 def slack_text(text: str, bot_user_id: str | None = None) -> str:

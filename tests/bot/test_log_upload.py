@@ -13,10 +13,10 @@ import pytest
 
 from bot.core.oncall import Oncall
 from bot.slack.reporter import Reporter
-from runners import JobSpec, RunResult
+from runners import RunResult
 from runners.joblogs import JobLog
 from tests.bot.conftest import FORM, dispatch, slack_settings
-from tests.bot.test_slack_runs import Runs, _blocks, _text, _wait_verdict
+from tests.bot.test_slack_runs import Runs, _blocks, _in_slack, _text, _wait_verdict
 from tests.fakes import slack_payloads as p
 from tests.fakes.slack import FakeSlack
 
@@ -105,8 +105,7 @@ def test_a_log_over_the_cap_is_cut_with_a_note_and_the_comment_says_so(
 
 
 def _finished_with_log(runs: Runs, text: bytes) -> int:
-    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
-    runs.store.set_message(job.id, "C0TEAM", "1700000000.000100")
+    job = _in_slack(runs, "1700000000.000100")
     agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
     runs.store.lease(agent)
     runs.store.put_log(agent, job.id, text, len(text))

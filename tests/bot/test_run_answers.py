@@ -45,8 +45,8 @@ def job_of(result: RunResult) -> Job:
     return Job(
         id=7, spec=JobSpec(playbook="smoke", model="org/m"), status=status, phase=Phase.DONE,
         stage=None, agent="npu", cancel_requested=False, result=result, log_tail=(),
-        requested_by="U1", parent_id=None, channel_id="C1", thread_ts=None, message_ts="1.2",
-        team_id=None, version=3, created_at=None, updated_at=None,  # type: ignore[arg-type]
+        requested_by="U1", parent_id=None, origin=None,
+        version=3, created_at=None, updated_at=None,  # type: ignore[arg-type]
     )  # fmt: skip
 
 

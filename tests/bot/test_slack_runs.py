@@ -27,7 +27,8 @@ from bot.slack.app import build_app, connect_deliveries
 from bot.slack.http import listen
 from bot.slack.reporter import Reporter
 from bot.slack.runs import Dispatcher
-from runners import JobSpec, RunResult, Status
+from bot.slack.threads import origin
+from runners import Job, JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
 from runners.store import JobStore, open_jobs
 from tests.bot.conftest import FORM, dispatch, slack_settings
@@ -51,6 +52,17 @@ def _text(blocks: list[dict[str, Any]]) -> str:
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def _in_slack(runs: Runs, posted_ts: str | None = None) -> Job:
+    """A job asked for in #C0TEAM; with `posted_ts`, its status message is posted."""
+    job = runs.store.submit(
+        JobSpec(playbook="smoke", model="org/m"), origin=origin("C0TEAM", None, None)
+    )
+    if posted_ts is not None:
+        assert runs.dispatcher.threads.claim_post(job) is not None
+        runs.dispatcher.threads.set_message(job.id, posted_ts)
+    return job
 
 
 class Runs:
@@ -230,74 +242,6 @@ def test_doctor_from_slack_examines_a_folder_on_the_host_and_names_the_entry(
     assert job and job.status is Status.FAILED and job.spec.playbook == "doctor"
 
 
-def _wait_summary(fake: FakeSlack, thread: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for call in fake.of("chat.postMessage"):
-            if call.args.get("thread_ts") == thread and "AUTOPILOT" in _text(_blocks(call))[:40]:
-                return _text(_blocks(call))
-        time.sleep(0.1)
-    raise AssertionError(f"no autopilot summary in thread {thread}")
-
-
-def test_autopilot_from_slack_climbs_to_a_working_config(runs: Runs, fake_slack: FakeSlack) -> None:
-    runs.start_agent("a2")
-    slash = p.slash("/autopilot", "fake/capture-507903 on a2", f"{fake_slack.url}/respond/1")
-    assert dispatch(runs.app, slash, FORM).status == 200
-    (status,) = fake_slack.wait_for("chat.postMessage")
-    thread = status.response["ts"]
-    summary = _wait_summary(fake_slack, thread)
-    assert "AUTOPILOT WORKS: fake/capture-507903" in summary
-    assert "1. smoke: failed" in summary and "2. fallback hccl-aiv: passed" in summary
-    assert "HCCL_OP_EXPANSION_MODE=AIV vllm serve fake/capture-507903" in summary
-    first, second = runs.store.job(1), runs.store.job(2)
-    assert first and second and second.parent_id == 1 and second.spec.autopilot
-    assert second.spec.fallback == "hccl-aiv" and second.spec.labels == ("a2",)
-    assert runs.store.job(3) is None, "the ladder stops where a config works"
-    audit = [(a["source"], a["allowed"]) for a in runs.store.dispatches()]
-    assert ("autopilot", True) in audit and ("slash", True) in audit
-
-
-def test_a_second_ladder_for_the_same_model_and_host_is_refused(
-    runs: Runs, fake_slack: FakeSlack
-) -> None:
-    runs.store.add_agent("npu-01", ["a2"])  # registered, not started: rung 1 stays queued
-    first = dispatch(
-        runs.app, p.slash("/autopilot", "fake/healthy on a2", f"{fake_slack.url}/r/1"), FORM
-    )
-    assert first.status == 200 and first.body == ""
-    again = dispatch(
-        runs.app, p.slash("/autopilot", "fake/healthy on a2", f"{fake_slack.url}/r/2"), FORM
-    )
-    assert "running already: job 1" in str(again.body)
-    assert runs.store.job(2) is None
-    other = dispatch(
-        runs.app, p.slash("/autopilot", "fake/other on a2", f"{fake_slack.url}/r/3"), FORM
-    )
-    assert other.body == "" and runs.store.job(2) is not None, "another model climbs alongside"
-
-
-def test_find_a_working_config_under_a_failed_verdict_starts_the_ladder_there(
-    runs: Runs, fake_slack: FakeSlack
-) -> None:
-    runs.start_agent()
-    dispatch(runs.app, p.slash("/smoke", "fake/arch-unknown", f"{fake_slack.url}/r/1"), FORM)
-    (status,) = fake_slack.wait_for("chat.postMessage")
-    thread = status.response["ts"]
-    verdict = _wait_verdict(fake_slack, thread)
-    (ladder,) = [b for b in _buttons(_blocks(verdict)) if "autopilot" in b["value"]]
-    assert ladder["text"]["text"] == "Find a working config"
-    message = {"ts": verdict.response["ts"], "thread_ts": thread, "blocks": _blocks(verdict)}
-    dispatch(
-        runs.app,
-        p.button(run_blocks.RUN_ACTION, ladder["value"], message, f"{fake_slack.url}/r/2"),
-        FORM,
-    )
-    (said,) = fake_slack.wait_for("chat.postEphemeral")
-    assert "Autopilot: no relaunch helps" in said.args["text"], "an unknown architecture"
-    assert runs.store.job(2) is None
-
-
 def test_the_status_says_how_far_graph_capture_is(runs: Runs, fake_slack: FakeSlack) -> None:
     runs.start_agent()
     dispatch(runs.app, p.slash("/smoke", "fake/slow-capture", f"{fake_slack.url}/respond/1"), FORM)
@@ -422,20 +366,21 @@ def test_a_triage_answer_offers_a_run_and_the_form_dispatches_it(
     assert response.status == 200 and not response.body
     job = runs.store.job(1)
     assert job and job.spec.playbook == "eager" and job.spec.args == ("--tensor-parallel-size", "2")
-    assert job.thread_ts == answer.response["ts"], "the run reports in the answer's thread"
+    where = runs.dispatcher.threads.thread(job.id)
+    assert where and where.thread_ts == answer.response["ts"], "it reports in the answer's thread"
 
 
 def test_a_status_message_the_bot_never_posted_is_posted_later(
     runs: Runs, fake_slack: FakeSlack
 ) -> None:
     # Queued, then the bot stopped before its status message went out.
-    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
+    job = _in_slack(runs)
     reporter = Reporter(runs.dispatcher)
     reporter.post_after_s = 0.0
     reporter.once()
     (posted,) = fake_slack.wait_for("chat.postMessage")
     assert f"Job {job.id}" in _text(_blocks(posted))
-    assert runs.store.job(job.id).message_ts == posted.response["ts"]  # type: ignore[union-attr]
+    assert runs.dispatcher.threads.thread(job.id).message_ts == posted.response["ts"]  # type: ignore[union-attr]
     reporter.once()
     fake_slack.quiet_for(0.5)
     assert len(fake_slack.of("chat.postMessage")) == 1, "posted once"
@@ -446,8 +391,7 @@ def test_status_updates_are_spaced_for_slacks_rate_limit_but_verdicts_are_not(
 ) -> None:
     runs.stop.set()  # the fixture's own reporter steps aside
     time.sleep(0.3)
-    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
-    runs.store.set_message(job.id, "C0TEAM", "1700000000.000100")
+    job = _in_slack(runs, "1700000000.000100")
     agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
     runs.store.lease(agent)
     reporter = Reporter(runs.dispatcher)
@@ -481,8 +425,7 @@ def test_a_verdict_slack_could_not_take_is_posted_on_the_next_round(
 ) -> None:
     runs.stop.set()  # the fixture's own reporter steps aside
     time.sleep(0.3)
-    job = runs.store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C0TEAM")
-    runs.store.set_message(job.id, "C0TEAM", "1700000000.000100")
+    job = _in_slack(runs, "1700000000.000100")
     agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
     runs.store.lease(agent)
     runs.store.finish(agent, job.id, RunResult(playbook="smoke", status="failed", phase="x"))

@@ -11,7 +11,9 @@ else FAKE_VLLM_SCENARIO, else `healthy`. FAKE_VLLM_TIME_SCALE multiplies every s
 FAKE_VLLM_REPLY_DELAY_S holds every generation request that long (real seconds);
 FAKE_VLLM_IGNORE_SIGINT=1 / FAKE_VLLM_IGNORE_SIGTERM=1 make the main process ignore those
 signals. Real knobs the scenarios react to: --enforce-eager, --max-model-len,
-HCCL_OP_EXPANSION_MODE=AIV, TORCHDYNAMO_DISABLE=1, VLLM_KEEP_ALIVE_ON_ENGINE_DEATH.
+--load-format dummy (no weights read: a tenth of the load time, no `Loading weights took`
+line, as in vLLM), HCCL_OP_EXPANSION_MODE=AIV, TORCHDYNAMO_DISABLE=1,
+VLLM_KEEP_ALIVE_ON_ENGINE_DEATH.
 Replies are deterministic per request, and change with --dtype (other numerics) and with
 FAKE_VLLM_REPLY_SALT (another build of the same stack on the same flags).
 """
@@ -46,6 +48,9 @@ SCENARIOS += ("commas", "special-tokens", "template-echo", "one-token", "graph-g
 SCENARIOS += ("no-template", "huge-reply", "bad-json", "non-utf8")
 # Graph mode answers other words than eager, each a clean answer (a precision drift).
 SCENARIOS += ("graph-drifts",)
+# Graph capture fails unless AIV; with AIV the real weights crash the first request in graph
+# mode (dummy weights do not): only the autopilot's confirm on the real weights sees it.
+SCENARIOS += ("capture-real-crash",)
 CHATML = "<|im_start|>{role}\n{text}<|im_end|>\n"
 NO_TEMPLATE = (
     "As of transformers v4.44, default chat template is no longer allowed, so you must "
@@ -64,7 +69,7 @@ BANNER = """\
  ▄▄ ▄█ █     █     █ ▀▄▀ █  version {version}
   █▄█▀ █     █     █     █  model   {model}
    ▀▀  ▀▀▀▀▀ ▀▀▀▀▀ ▀     ▀"""
-CONFIG = "model='{model}', speculative_config=None, tokenizer='{model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len={len}, download_dir=None, load_format=auto, tensor_parallel_size=1, pipeline_parallel_size=1, data_parallel_size=1, quantization=None, enforce_eager={eager}, kv_cache_dtype=auto, device_config=npu, seed=0, served_model_name={name}, enable_prefix_caching=True, enable_chunked_prefill=True, compilation_config={compilation}"
+CONFIG = "model='{model}', speculative_config=None, tokenizer='{model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len={len}, download_dir=None, load_format={load}, tensor_parallel_size=1, pipeline_parallel_size=1, data_parallel_size=1, quantization=None, enforce_eager={eager}, kv_cache_dtype=auto, device_config=npu, seed=0, served_model_name={name}, enable_prefix_caching=True, enable_chunked_prefill=True, compilation_config={compilation}"
 COMPILATION = {
     False: '{"level":3,"mode":3,"backend":"","custom_ops":["all"],"cudagraph_mode":"FULL_AND_PIECEWISE","cudagraph_capture_sizes":[1,2,4,8,16,24,32,40,48],"max_cudagraph_capture_size":48}',
     True: '{"level":0,"mode":0,"backend":"","custom_ops":["all"],"cudagraph_mode":"NONE","cudagraph_capture_sizes":[],"max_cudagraph_capture_size":0}',
@@ -160,6 +165,7 @@ step
 vllm_ascend/attention/mla_v1.py|1021|_forward_prefill|torch_npu.atb.npu_ring_mla(
 torch/_ops.py|1243|__call__|return self._op(*args, **kwargs)
 RuntimeError: AtbRingMLAGetWorkspaceSize failed, error code is 561002""",
+    "capture-real-crash": "graph-only-mla",
     "vl-dynamo": """\
 Traceback (most recent call last):
 torch/_dynamo/utils.py|3284|run_node|return node.target(*args, **kwargs)
@@ -322,6 +328,7 @@ class FakeVllm:
         self.eager: bool = args.enforce_eager
         self.name: str = args.served_model_name or self.model
         self.given = given
+        self.dummy = given.get("load_format") == "dummy"  # random weights, nothing read
         name = self.model.rstrip("/").rsplit("/", 1)[-1]
         scenario = name if name in SCENARIOS else os.environ.get("FAKE_VLLM_SCENARIO")
         self.scenario = scenario or "healthy"
@@ -424,6 +431,7 @@ class FakeVllm:
         log, started, scenario = self.log, time.monotonic(), self.scenario
         compilation = COMPILATION[self.eager]
         config = fill(CONFIG, model=self.model, len=self.max_len, eager=self.eager)
+        config = fill(config, load="dummy" if self.dummy else "auto")
         config = fill(config, name=self.name, compilation=compilation)
         log.eng(f"core.py:77 Initializing a V1 LLM engine (v0.32.0) with config: {config}")
         self.sleep(0.1)
@@ -435,9 +443,13 @@ class FakeVllm:
         log.eng(f"model_runner_v1.py:2606 Starting to load model {self.model}...")
         while scenario == "hang":
             self.sleep(1.0)
-        self.sleep(0.5)
-        log.eng("default_loader.py:267 Loading weights took 0.98 seconds")
-        log.eng("model_runner_v1.py:2640 Model loading took 0.5 GiB memory and 1.2 seconds")
+        if self.dummy:  # vLLM's dummy loader reads nothing and prints no weights line
+            self.sleep(0.05)
+            log.eng("model_runner_v1.py:2640 Model loading took 0.5 GiB memory and 0.12 seconds")
+        else:
+            self.sleep(0.5)
+            log.eng("default_loader.py:267 Loading weights took 0.98 seconds")
+            log.eng("model_runner_v1.py:2640 Model loading took 0.5 GiB memory and 1.2 seconds")
         if not self.eager:
             self.sleep(0.3)
             log.eng("backends.py:559 Dynamo bytecode transform time: 0.42 s")
@@ -456,7 +468,7 @@ class FakeVllm:
         if not self.eager:
             capture_started, slow = time.monotonic(), scenario == "slow-capture"
             aiv = os.environ.get("HCCL_OP_EXPANSION_MODE") == "AIV"
-            fail = scenario == "capture-507903" and not aiv
+            fail = scenario in ("capture-507903", "capture-real-crash") and not aiv
             if not self.capture("mixed prefill-decode, PIECEWISE", 30 if slow else 6, slow, fail):
                 return "capture-507903"
             self.capture("decode, FULL", 4, False, False)
@@ -609,6 +621,7 @@ class FakeVllm:
         crashes = {
             "false-ready-fia": True,
             "graph-only-mla": not self.eager,
+            "capture-real-crash": not self.eager and not self.dummy,
             "vl-dynamo": image_crash,
         }
         if not crashes.get(self.scenario):

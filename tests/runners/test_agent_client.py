@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from runners import AuthError, RunnerConfig
-from runners.agent import PREFIX, AgentConfig, Coordinator, RunnerAgent, _JobRun, client
+from runners.agent import RunnerAgent
+from runners.agent_client import PREFIX, AgentConfig, Coordinator, client
 from runners.errors import CoordinatorError
+from runners.job_run import JobRun
 from runners.result import Event, RunResult
 from runners.spec import JobSpec
 
@@ -165,7 +167,7 @@ def test_heartbeats_carry_a_redacted_log_tail_and_a_cancel_is_obeyed(tmp_path: P
     log = tmp_path / "server.log"
     log.write_text("INFO starting\nexport HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz123456\nloading\n")
     coordinator, seen = api(lambda r: httpx.Response(200, json={"cancel": True}))
-    job = _JobRun(coordinator, 3, JobSpec(playbook="smoke", model="org/m"), _runner(tmp_path))
+    job = JobRun(coordinator, 3, JobSpec(playbook="smoke", model="org/m"), _runner(tmp_path))
     job.notify(Event(kind="log", phase="starting", message=str(log)))
     done = threading.Event()
     done.set()  # one beat, then stop
@@ -178,7 +180,7 @@ def test_heartbeats_carry_a_redacted_log_tail_and_a_cancel_is_obeyed(tmp_path: P
 
 def test_events_go_in_batches_with_secrets_redacted(tmp_path: Path) -> None:
     coordinator, seen = api(lambda r: httpx.Response(200, json={}))
-    job = _JobRun(coordinator, 4, JobSpec(playbook="smoke", model="org/m"), _runner(tmp_path))
+    job = JobRun(coordinator, 4, JobSpec(playbook="smoke", model="org/m"), _runner(tmp_path))
     job.notify(Event(kind="phase", phase="starting"))
     job.notify(Event(kind="progress", phase="starting", stage="capturing graphs", message="3/9"))
     job.notify(Event(kind="note", phase="starting", message="token=oncall_abcdefghijklmnop"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 
 from runners import RunnerConfig
-from runners.agent import PREFIX, AgentConfig, RunnerAgent, client
+from runners.agent import RunnerAgent
+from runners.agent_client import PREFIX, AgentConfig, client
 from runners.result import RunResult
 from tests.runners.test_agent_client import Recorder
 

@@ -1,6 +1,7 @@
 """The autopilot against the fake `vllm`: each ladder ends at the best config in the fewest
 rungs, never runs a config twice, stops at once where no relaunch helps, and keeps to its
-bounds."""
+bounds. After a failure the weights do not decide, the relaunches run on dummy weights and
+the config that works is confirmed on the real ones."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from kb import Triager
 from runners import FileBook, JobSpec, RunnerConfig, run_playbook, settle_replies
 from runners.autopilot import Ladder, run_ladder
+from runners.cheap_rungs import dummy
 from runners.ladder import command, config_key
 from runners.length_probe import asked_length
 from tests.runners.test_run_cli import run
@@ -32,6 +34,10 @@ def rungs(ladder: Ladder) -> list[tuple[str, str | None, str]]:
     return [(s.spec.playbook, s.spec.fallback, s.result.status) for s in ladder.steps]
 
 
+def weights(ladder: Ladder) -> list[str]:
+    return ["dummy" if dummy(s.spec) else "real" for s in ladder.steps]
+
+
 def test_a_healthy_model_works_at_the_first_rung(runner_config: RunnerConfig) -> None:
     ladder = climb(runner_config, "fake/healthy")
     assert ladder.done.outcome == "works" and rungs(ladder) == [("smoke", None, "passed")]
@@ -40,14 +46,58 @@ def test_a_healthy_model_works_at_the_first_rung(runner_config: RunnerConfig) ->
 def test_graph_capture_that_needs_aiv_ends_in_graph_mode_with_aiv(
     runner_config: RunnerConfig,
 ) -> None:
+    """Capture does not depend on the weights: AIV is tried on dummy weights, then confirmed
+    on the real ones, and the command to keep reads the real weights."""
     ladder = climb(runner_config, "fake/capture-507903")
     assert ladder.done.outcome == "works"
-    assert rungs(ladder) == [("smoke", None, "failed"), ("fallback", "hccl-aiv", "passed")]
+    assert rungs(ladder) == [
+        ("smoke", None, "failed"),
+        ("fallback", "hccl-aiv", "passed"),
+        ("fallback", "hccl-aiv", "passed"),
+    ]
+    assert weights(ladder) == ["real", "dummy", "real"]
+    assert ladder.steps[2].why.startswith("confirm on the real weights")
+    assert ladder.done.confirmed is True and "confirmed on the real weights" in ladder.done.why
     best = ladder.done.best
-    assert best is not None
+    assert best is not None and best is ladder.steps[2]
     argv, env, line = command(best.spec)
     assert env == {"HCCL_OP_EXPANSION_MODE": "AIV"} and "--enforce-eager" not in argv
+    assert "--load-format" not in argv
     assert line.startswith("HCCL_OP_EXPANSION_MODE=AIV vllm serve fake/capture-507903")
+
+
+def test_the_dummy_rung_reads_no_weights(runner_config: RunnerConfig) -> None:
+    """What the server printed: the dummy rung loaded nothing, the confirm read the weights."""
+    ladder = climb(runner_config, "fake/capture-507903")
+    logs = [Path(s.result.log_path or "").read_text() for s in ladder.steps]
+    assert "load_format=dummy" in logs[1] and "Loading weights took" not in logs[1]
+    assert "Loading weights took" in logs[0] and "Loading weights took" in logs[2]
+
+
+def test_a_config_that_fails_on_the_real_weights_is_not_the_answer(
+    runner_config: RunnerConfig,
+) -> None:
+    """AIV passes on dummy weights but the real ones crash its first request: the confirm
+    says so, and the ladder climbs on from there on the real weights, to eager."""
+    ladder = climb(runner_config, "fake/capture-real-crash")
+    assert rungs(ladder)[:4] == [
+        ("smoke", None, "failed"),
+        ("fallback", "hccl-aiv", "passed"),
+        ("fallback", "hccl-aiv", "failed"),
+        ("eager", None, "passed"),
+    ]
+    assert weights(ladder)[:4] == ["real", "dummy", "real", "real"]
+    assert ladder.done.outcome == "works" and ladder.done.confirmed is False
+    best = ladder.done.best
+    assert best is not None and best.spec.playbook == "eager" and not dummy(best.spec)
+    assert any("passed on dummy weights only" in r for r in ladder.done.ruled_out)
+
+
+def test_a_load_format_the_user_chose_is_kept(runner_config: RunnerConfig) -> None:
+    base = JobSpec(playbook="smoke", model="fake/capture-507903", args=("--load-format", "auto"))
+    ladder = run_ladder(base, runner_config)
+    assert weights(ladder) == ["real", "real"] and ladder.done.confirmed is None
+    assert [a for s in ladder.steps for a in s.spec.args].count("dummy") == 0
 
 
 def test_a_graph_only_failure_tries_to_keep_graph_mode_then_settles_for_eager(
@@ -66,9 +116,11 @@ def test_kv_cache_too_small_relaunches_at_the_length_the_error_estimates(
 ) -> None:
     ladder = climb(runner_config, "fake/kv-too-small")
     assert ladder.done.outcome == "works"
-    (first, second) = ladder.steps
+    (first, second, confirm) = ladder.steps
     assert first.result.status == "failed"
     assert second.spec.fallback is not None and second.spec.fallback.startswith("max-model-len=")
+    assert weights(ladder) == ["real", "dummy", "real"], "memory is the same on dummy weights"
+    assert confirm.spec.fallback == second.spec.fallback and ladder.done.best is confirm
 
 
 def test_an_unknown_architecture_stops_at_once(runner_config: RunnerConfig) -> None:
@@ -102,7 +154,7 @@ def test_cancel_stops_the_rung_running_and_ends_the_ladder(runner_config: Runner
     ladder = climb(
         runner_config,
         "fake/capture-507903",
-        on_rung=lambda n, _r: n == 2 and threading.Timer(0.3, cancel.set).start(),
+        on_rung=lambda n, _r: n == 2 and threading.Timer(0.1, cancel.set).start(),
         cancel=cancel,
     )
     assert ladder.done.outcome == "cancelled"
@@ -125,9 +177,11 @@ def test_run_autopilot_json_names_the_working_config(tmp_path: Path) -> None:
     out = run(tmp_path, "autopilot", "--model", "fake/capture-507903", "--json")
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
-    assert body["status"] == "works"
-    assert [s["status"] for s in body["steps"]] == ["failed", "passed"]
+    assert body["status"] == "works" and body["confirmed"] is True
+    assert [s["status"] for s in body["steps"]] == ["failed", "passed", "passed"]
+    assert [s["dummy_weights"] for s in body["steps"]] == [False, True, False]
     assert body["steps"][1]["why"].startswith("the runbook: HCCL_OP_EXPANSION_MODE=AIV")
+    assert "--load-format" not in body["works"]["argv"]
     assert body["steps"][0]["triage"]["matches"][0]["entry_id"] == "acl-graph-capture-fails-507903"
     assert body["works"]["env"] == {"HCCL_OP_EXPANSION_MODE": "AIV"}
     assert "HCCL_OP_EXPANSION_MODE=AIV" in body["works"]["command"]
@@ -162,7 +216,8 @@ def test_the_length_probe_halves_the_gap_and_keeps_the_longest_that_works(
     runner_config: RunnerConfig,
 ) -> None:
     """The KV cache holds 2048 tokens: asked for 16384, the ladder falls back to the estimate,
-    then probes the gap above it, each length once, within its relaunches."""
+    then probes the gap above it on dummy weights, each length once, within its relaunches,
+    and confirms the longest that works on the real weights."""
     base = JobSpec(
         playbook="smoke",
         model="fake/kv-too-small",
@@ -172,13 +227,16 @@ def test_the_length_probe_halves_the_gap_and_keeps_the_longest_that_works(
     ladder = run_ladder(base, runner_config)
     lengths = [asked_length(s.spec) for s in ladder.steps]
     assert lengths[:3] == [16384, 2048, 9216], lengths
-    assert len(set(lengths)) == len(lengths) and len(ladder.steps) <= 7
-    assert all(n is not None and 2048 < n < 16384 for n in lengths[2:])
+    keys = [config_key(s.spec) for s in ladder.steps]
+    assert len(set(keys)) == len(keys) and len(ladder.steps) <= 7
+    assert all(n is not None and 2048 < n < 16384 for n in lengths[2:-1])
+    assert weights(ladder)[0] == "real" and set(weights(ladder)[1:-1]) == {"dummy"}
+    assert weights(ladder)[-1] == "real" and lengths[-1] == 2048, "the confirm"
     assert (
         ladder.done.outcome == "works"
         and "longest --max-model-len that works: 2048" in ladder.done.why
     )
-    assert ladder.done.best is not None and asked_length(ladder.done.best.spec) == 2048
+    assert ladder.done.best is ladder.steps[-1] and ladder.done.confirmed is True
 
 
 def test_no_probe_past_the_model_s_own_positions(

@@ -1,17 +1,16 @@
 """A job's server log from its agent to the store: through the coordinator's API, kept
-once, cut and redacted again there (an agent's word is not trusted), and its upload to
-chat handed to one replica at a time."""
+once, cut and redacted again there (an agent's word is not trusted), and its delivery
+handed to one replica at a time (its upload to Slack: tests/bot/test_threads.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from runners import JobSpec, RunResult
+from runners import JobSpec
 from runners.coordinator import PREFIX, coordinator_app
 from runners.errors import CoordinatorError
 from runners.store import JobStore, open_jobs
@@ -31,9 +30,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
 
 
 def _leased(store: JobStore, name: str = "npu-1") -> tuple[int, str]:
-    """A job in chat, leased to a new agent: (job id, the agent's token)."""
-    job = store.submit(JobSpec(playbook="smoke", model="org/m"), channel_id="C1")
-    store.set_message(job.id, "C1", "1700000000.000001")
+    """A job, leased to a new agent: (job id, the agent's token)."""
+    job = store.submit(JobSpec(playbook="smoke", model="org/m"))
     token = store.add_agent(name)
     agent = store.register(store.agent_for(token), (), "h", "1", 1)
     leased = store.lease(agent)
@@ -84,42 +82,20 @@ def test_a_log_for_a_job_not_leased_to_the_agent_or_too_big_is_refused(
     assert no_token.status_code == 401
 
 
-def test_the_upload_is_offered_after_the_verdict_and_claimed_once(store: JobStore) -> None:
+def test_a_log_is_delivered_once_one_replica_at_a_time(store: JobStore) -> None:
     job_id, token = _leased(store)
     agent = store.agent_for(token)
     assert store.put_log(agent, job_id, b"INFO ready\n", 11)
-    assert store.logs_to_post() == [], "not before its verdict is in chat"
-    job = store.finish(agent, job_id, RunResult(playbook="smoke", status="failed", phase="x"))
-    assert store.claim_verdict(job)
-    assert store.logs_to_post() == [job_id]
-
+    with store.engine.connect() as c:
+        assert list(c.scalars(store.undelivered_logs())) == [job_id]
     first = store.claim_log_upload(job_id, retry_after_s=60)
     assert first is not None and first.text == "INFO ready\n" and first.tries == 1
     assert store.claim_log_upload(job_id, retry_after_s=60) is None, "one replica at a time"
-    assert store.logs_to_post(retry_after_s=60) == [], "being posted"
-
-    time.sleep(0.05)  # that try failed: offered again once its time has passed
-    assert store.logs_to_post(retry_after_s=0.01) == [job_id]
-    assert store.claim_log_upload(job_id, retry_after_s=0.01) is not None
+    with store.engine.connect() as c:
+        assert list(c.scalars(store.undelivered_logs(60))) == [], "being delivered"
     store.log_posted(job_id, "F123")
-    time.sleep(0.05)
-    assert store.logs_to_post(retry_after_s=0.01) == []
-    assert store.claim_log_upload(job_id, retry_after_s=0.01) is None, "posted: never again"
     posted = store.log(job_id)
     assert posted is not None and posted.file_id == "F123" and posted.posted_at is not None
-
-
-def test_a_log_chat_refuses_for_good_is_given_up(store: JobStore) -> None:
-    job_id, token = _leased(store)
-    agent = store.agent_for(token)
-    store.put_log(agent, job_id, b"log\n", 4)
-    job = store.finish(agent, job_id, RunResult(playbook="smoke", status="passed", phase="x"))
-    store.claim_verdict(job)
-    assert store.claim_log_upload(job_id, retry_after_s=0) is not None
-    store.log_given_up(job_id)
-    time.sleep(0.02)
-    assert store.logs_to_post(retry_after_s=0) == []
-    assert store.claim_log_upload(job_id, retry_after_s=0) is None
 
 
 def test_an_agent_cannot_post_a_log_for_another_agents_job(store: JobStore) -> None:

@@ -56,8 +56,8 @@ def test_a_verdict_shows_no_secret_from_the_log() -> None:
     job = Job(
         id=1, spec=JobSpec(playbook="smoke", model="org/m"), status=Status.FAILED, phase="done",
         stage=None, agent="npu", cancel_requested=False, result=result, log_tail=(),
-        requested_by="U1", parent_id=None, channel_id="C1", thread_ts=None, message_ts="1.2",
-        team_id=None, version=3, created_at=None, updated_at=None,  # type: ignore[arg-type]
+        requested_by="U1", parent_id=None, origin=None,
+        version=3, created_at=None, updated_at=None,  # type: ignore[arg-type]
     )  # fmt: skip
     shown = str(verdict_blocks(job, None))
     assert "hf_abc" not in shown and "xoxb-" not in shown and "[redacted]" in shown

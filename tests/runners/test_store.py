@@ -135,20 +135,19 @@ def test_verdicts_follow_the_state_machine_and_repeat_harmlessly(store: JobStore
     assert first.status is again.status is Status.PASSED and again.version == first.version
 
 
-def test_changes_are_shown_once_across_replicas(store: JobStore) -> None:
-    job = store.submit(spec(), channel_id="C1")
-    store.set_message(job.id, "C1", "111.222")
-    (changed,) = store.changed()
-    replica_b = JobStore(store.engine)
-    assert [store.claim_notice(changed), replica_b.claim_notice(changed)] == [True, False]
-    assert store.changed() == []
+def test_a_jobs_origin_is_kept_as_its_submitter_wrote_it(store: JobStore) -> None:
+    job = store.submit(spec(), origin='{"any": "words"}')
+    assert job.origin == '{"any": "words"}' and store.submit(spec()).origin is None
+    assert [j.id for j in store.jobs([job.id, 999, job.id])] == [job.id]
 
 
 def test_every_dispatch_is_audited(store: JobStore) -> None:
     store.audit(source="slash", command="/smoke org/m", allowed=True, user_id="U1", job_id=1)
     store.audit(source="slash", command="/smoke x; rm", allowed=False, reason="bad", user_id="U2")
+    store.audit(source="slash", command="/smoke org/m", allowed=True, origin="C1")
     rows = store.dispatches()
-    assert [(r["user"], r["allowed"]) for r in rows] == [("U2", False), ("U1", True)]
+    assert [(r["user"], r["allowed"]) for r in rows] == [(None, True), ("U2", False), ("U1", True)]
+    assert rows[0]["origin"] == "C1" and rows[1]["origin"] is None
 
 
 def test_a_restarted_agent_gives_back_what_it_never_started(store: JobStore) -> None:
@@ -172,7 +171,7 @@ def test_jobs_nobody_takes_time_out_in_the_queue(store: JobStore) -> None:
     assert "no agent with labels a3" in timed_out.result.verdict
 
 
-def test_a_verdict_is_shown_once_and_idle_chatter_changes_nothing(store: JobStore) -> None:
+def test_idle_chatter_and_late_events_change_nothing(store: JobStore) -> None:
     me = agent(store, "host")
     job = store.submit(spec())
     store.lease(me)
@@ -181,7 +180,6 @@ def test_a_verdict_is_shown_once_and_idle_chatter_changes_nothing(store: JobStor
     done = store.finish(me, job.id, RunResult(playbook="smoke", status="passed", phase="x"))
     store.add_events(me, job.id, [Event(kind="note", phase="done", message="late")])
     assert store.job(job.id).version == done.version  # type: ignore[union-attr]
-    assert [store.claim_verdict(done), store.claim_verdict(done)] == [True, False]
 
 
 def test_an_agent_may_claim_only_the_labels_it_was_given(store: JobStore) -> None:

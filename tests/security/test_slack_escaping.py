@@ -24,6 +24,7 @@ from bot.core.oncall import Oncall
 from bot.slack.app import build_app, connect_deliveries
 from bot.slack.reporter import Reporter
 from bot.slack.runs import Dispatcher
+from bot.slack.threads import origin
 from runners import FirstError, JobSpec, NextStep, RunResult
 from runners.result import Event
 from runners.store import JobStore, open_jobs
@@ -105,7 +106,7 @@ def test_a_jobs_model_phase_and_agent_report_reach_slack_escaped(
     job = store.submit(
         JobSpec(playbook="smoke", model=f"/models/{EVIL}"),
         requested_by=p.USER,
-        channel_id="C0TEAM",
+        origin=origin("C0TEAM", None, None),
     )
     rig.reporter.once()  # the status message, queued
     agent = store.register(store.agent_for(store.add_agent("npu")), (), EVIL, "1", 1)

@@ -1,0 +1,44 @@
+"""The ladder's row in the bot's database, on SQLite and PostgreSQL: posted by one caller,
+its state moved by one click of two (the approval buttons), read back after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.ladders import LadderStore
+from bot.core.store import open_store
+from tests.databases import KINDS, database
+
+
+@pytest.fixture(params=KINDS)
+def ladders(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LadderStore]:
+    with database(request.param, tmp_path) as url:
+        opened = open_store(url)  # brings the bot's schema, bot_ladders with it, up to date
+        try:
+            yield LadderStore(opened.engine)
+        finally:
+            opened.engine.dispose()
+
+
+def test_one_caller_posts_the_ladder_message(ladders: LadderStore) -> None:
+    assert ladders.claim_ladder(7, "C0TEAM", "1700000000.000100")
+    assert not ladders.claim_ladder(7, "C0TEAM", "1700000000.000100"), "claimed already"
+    assert ladders.ladder(7) is not None and ladders.ladder(7).message_ts == ""  # type: ignore[union-attr]
+    ladders.set_ladder_message(7, "1700000000.000200")
+    again = ladders.ladder(7)
+    assert again is not None and again.message_ts == "1700000000.000200"
+    assert (again.state, again.thread_ts) == ("climbing", "1700000000.000100")
+    assert ladders.ladder(8) is None
+
+
+def test_an_approval_is_answered_once(ladders: LadderStore) -> None:
+    ladders.claim_ladder(7, "C0TEAM", None)
+    assert ladders.move_ladder(7, "waiting", waiting_after=3)
+    assert not ladders.move_ladder(7, "climbing", expect="waiting", expect_after=2), "stale"
+    assert ladders.move_ladder(7, "climbing", expect="waiting", expect_after=3)
+    assert not ladders.move_ladder(7, "done", expect="waiting", expect_after=3), "a second click"
+    state = ladders.ladder(7)
+    assert state is not None and (state.state, state.waiting_after) == ("climbing", None)
