@@ -91,13 +91,13 @@ def _not_blank(name: str, value: SecretStr) -> None:
         )
 
 
-def housekeeping(jobs: Deliveries, stop: threading.Event, every_s: float = 30.0) -> None:
-    """Redo jobs a dead worker left (a crash, a restart mid-answer); forget old job keys."""
+def housekeeping(deliveries: Deliveries, stop: threading.Event, every_s: float = 30.0) -> None:
+    """Redo deliveries a dead worker left (a crash, a restart mid-answer); forget old keys."""
     while not stop.wait(every_s):
         try:
-            jobs.keep_alive()  # before the stall check, which takes 60 s of silence
-            jobs.resume_stalled()
-            jobs.oncall.store.forget_jobs()
+            deliveries.keep_alive()  # before the stall check, which takes 60 s of silence
+            deliveries.resume_stalled()
+            deliveries.oncall.store.forget_deliveries()
         except Exception:  # the database may be away for a while; try again next round
             log.exception("housekeeping failed")
 
@@ -133,14 +133,14 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     """Run until interrupted: Socket Mode if SLACK_APP_TOKEN is set, else HTTP."""
     check_slack(settings)
     app_token = settings.slack_app_token
-    jobs = connect_deliveries(settings, oncall)
+    deliveries = connect_deliveries(settings, oncall)
     runs = (
         open_jobs(settings.database_url, settings.lease_s, settings.max_log_upload_bytes)
         if settings.coordinator
         else None
     )
-    dispatcher = Dispatcher(settings, runs, jobs) if runs else None
-    app = build_app(settings, oncall, jobs=jobs, dispatcher=dispatcher)
+    dispatcher = Dispatcher(settings, runs, deliveries) if runs else None
+    app = build_app(settings, oncall, deliveries=deliveries, dispatcher=dispatcher)
     mode = "socket" if app_token else "http"
     handler = None
 
@@ -153,7 +153,7 @@ def serve(settings: Settings, oncall: Oncall) -> None:
     handler = connect(app, app_token.get_secret_value()) if app_token else None
     api = front(None if handler else app, health, runs)
     stop = threading.Event()
-    threading.Thread(target=housekeeping, args=(jobs, stop), daemon=True).start()
+    threading.Thread(target=housekeeping, args=(deliveries, stop), daemon=True).start()
     if runs is not None and dispatcher is not None:  # the agents' API, their jobs in Slack
         queue_for = timedelta(seconds=settings.queue_s)
         threading.Thread(target=reap_leases, args=(runs, stop, 2.0, queue_for), daemon=True).start()
@@ -164,6 +164,6 @@ def serve(settings: Settings, oncall: Oncall) -> None:
         server(api).run(sockets=[sock])
     finally:
         stop.set()
-        jobs.close()
+        deliveries.close()
         if handler is not None:
             handler.close()  # type: ignore[no-untyped-call]

@@ -30,10 +30,19 @@ from runners.golden import settle as settle_replies
 from runners.ladder import Done, Rung, Step, config_key, plan
 from runners.ladder import command as ladder_command
 from runners.length_probe import longest as longest_length
+from runners.next_steps import next_spec, next_steps, next_value
 from runners.playbook import run_playbook
 from runners.redact import redact, redact_data
 from runners.replybook import FileBook
-from runners.result import Event, FirstError, NextStep, RunbookMatch, RunResult, RunTriage
+from runners.result import (
+    Event,
+    EventKind,
+    FirstError,
+    NextStep,
+    RunbookMatch,
+    RunResult,
+    RunTriage,
+)
 from runners.run_state import Budgets, RunnerConfig
 from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
 from runners.spec import check as check_spec
@@ -42,7 +51,7 @@ from runners.states import Phase, Status
 if TYPE_CHECKING:
     from runners.agents import Agent
     from runners.coordinator import coordinator_app, reap_leases, router
-    from runners.database import Database, connect, now, run_migrations, safe_url
+    from runners.database import Database, connect, migrate, now, run_migrations, safe_url
     from runners.joblist import job_view
     from runners.joblogs import JobLog
     from runners.metrics import job_registry
@@ -60,6 +69,7 @@ _LAZY = {
     "coordinator_app": "runners.coordinator",
     "job_registry": "runners.metrics",
     "job_view": "runners.joblist",
+    "migrate": "runners.database",
     "now": "runners.database",
     "open_jobs": "runners.store",
     "reap_leases": "runners.coordinator",
@@ -91,6 +101,7 @@ __all__ = [
     "DoctorReport",
     "Done",
     "Event",
+    "EventKind",
     "Fallback",
     "FileBook",
     "Finding",
@@ -126,6 +137,10 @@ __all__ = [
     "job_view",
     "ladder_command",
     "longest_length",
+    "migrate",
+    "next_spec",
+    "next_steps",
+    "next_value",
     "now",
     "open_jobs",
     "parse_command",

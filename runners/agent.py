@@ -28,6 +28,7 @@ from runners.redact import redact_file, redact_lines
 from runners.result import RunResult
 from runners.run_state import RunnerConfig
 from runners.spec import JobSpec
+from runners.states import Phase, Status
 
 log = logging.getLogger("ascend_oncall.agent")
 
@@ -157,7 +158,7 @@ class RunnerAgent:
             spec = JobSpec.model_validate(raw_spec)
         except ValueError as exc:
             result = RunResult(
-                playbook="smoke", status="blocked", phase="queued",
+                playbook="smoke", status=Status.BLOCKED, phase=Phase.QUEUED,
                 verdict=f"blocked: this agent cannot read the job: {str(exc)[:300]}",
             )  # fmt: skip
             self._store_pending(job_id, result)

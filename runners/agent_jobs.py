@@ -18,8 +18,8 @@ from runners.errors import CoordinatorError, InvalidTransition
 from runners.leasing import free_slots, next_queued, take
 from runners.metrics import job_finished
 from runners.records import Job, job_record
-from runners.result import Event, RunResult
-from runners.states import VERDICTS, Status, advance, moved
+from runners.result import Event, EventKind, RunResult
+from runners.states import VERDICTS, Phase, Status, advance, moved
 from runners.tables import AgentRow, EventRow, JobRow
 
 LEASE_TRIES = 20
@@ -46,7 +46,13 @@ class AgentJobs:
             with self._db._write() as s:
                 if take(s, agent, job_id, now, self.lease_for):
                     note = f"leased by {agent.name}"
-                    s.add(EventRow(job_id=job_id, kind="note", phase="queued", message=note))
+                    leased = EventRow(
+                        job_id=job_id,
+                        kind=EventKind.NOTE.value,
+                        phase=Phase.QUEUED.value,
+                        message=note,
+                    )
+                    s.add(leased)
                     row = s.get(JobRow, job_id)
                     assert row is not None
                     return job_record(s, row)
@@ -83,18 +89,19 @@ class AgentJobs:
                 s.add(
                     EventRow(
                         job_id=job_id,
-                        kind=e.kind,
-                        phase=e.phase,
+                        kind=e.kind.value,
+                        phase=e.phase.value,
                         stage=e.stage,
                         message=e.message[:2000],
                     )
                 )
-                if e.kind == "phase":
-                    phase = moved(row.phase, e.phase).value  # late or repeated: no move
-                    row.phase, row.stage = phase, None if phase != row.phase else row.stage
-                elif e.kind == "stage":
+                if e.kind is EventKind.PHASE:
+                    was = row.phase
+                    row.phase = moved(row.phase, e.phase).value  # late or repeated: no move
+                    row.stage = None if row.phase != was else row.stage
+                elif e.kind is EventKind.STAGE:
                     row.stage = e.stage
-                elif e.kind == "progress" and e.stage:  # "capturing graphs 12/67"
+                elif e.kind is EventKind.PROGRESS and e.stage:  # "capturing graphs 12/67"
                     row.stage = f"{e.stage} {e.message}"[:64]
             if row.status == Status.RUNNING.value:
                 row.lease_expires = now + self.lease_for
@@ -109,7 +116,7 @@ class AgentJobs:
             current = Status(row.status)
             if current in VERDICTS:
                 return job_record(s, row)
-            new = Status(result.status)
+            new = result.status
             if new not in VERDICTS:
                 raise InvalidTransition(f"a result's status is a verdict, not {new}")
             # From running, or from lost: its agent came back with the verdict it kept.
@@ -119,7 +126,12 @@ class AgentJobs:
             row.version += 1
             row.updated_at, row.lease_expires = _now(), None
             s.add(
-                EventRow(job_id=job_id, kind="verdict", phase=result.phase, message=result.verdict)
+                EventRow(
+                    job_id=job_id,
+                    kind=EventKind.VERDICT.value,
+                    phase=result.phase.value,
+                    message=result.verdict,
+                )
             )
             s.flush()
             done, leased_at = job_record(s, row), row.leased_at

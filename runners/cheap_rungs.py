@@ -12,8 +12,8 @@ weights: the weights are the question there. Pure, like `runners.ladder`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
+from runners.length_probe import Ran
 from runners.result import RunResult
 from runners.spec import JobSpec
 
@@ -42,16 +42,6 @@ _WEIGHTY = frozenset(
 )
 # Next steps about graphs, operators and memory: the same on dummy weights.
 _WEIGHTLESS_FALLBACKS = ("hccl-aiv", "torchdynamo-disable", "max-model-len=")
-
-
-class Ran(Protocol):
-    """A rung that ran (runners.ladder.Step)."""
-
-    @property
-    def spec(self) -> JobSpec: ...
-
-    @property
-    def result(self) -> RunResult: ...
 
 
 def load_format(spec: JobSpec) -> str | None:

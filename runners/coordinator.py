@@ -28,6 +28,7 @@ from runners.metrics import job_registry
 from runners.records import Job
 from runners.reply_store import ReplyStore, finish
 from runners.result import Event, RunResult
+from runners.states import VERDICTS
 from runners.store import JobStore
 
 log = logging.getLogger("ascend_oncall.coordinator")
@@ -179,6 +180,10 @@ def router(store: JobStore) -> APIRouter:
 
     @api.post("/jobs/{job_id}/result")
     async def result(job_id: int, body: RunResult, me: Authed) -> dict[str, Any]:
+        # A status that is no status at all is refused by the body's own type (422);
+        # one that is not a verdict (running, lost) is as bad a body.
+        if body.status not in VERDICTS:
+            raise HTTPException(422, f"a result's status is a verdict, not {body.status}")
         job = await to_thread.run_sync(
             lambda: owned(lambda: finish(store, replies, me, job_id, body))
         )

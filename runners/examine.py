@@ -14,6 +14,7 @@ from kb import DEFAULT_RUNBOOK, Entry, KBError, parse
 from runners.doctor import DoctorError, DoctorReport, Finding, diagnose
 from runners.result import FirstError, NextStep, RunbookMatch, RunResult, RunTriage
 from runners.spec import JobSpec, launch_plan
+from runners.states import Status
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,16 @@ def doctor_job(
     found = examine(spec, vllm_cmd, roots)
     result.doctor, result.triage, result.next = found.report, found.triage, found.next
     if found.report is None:
-        result.status, result.verdict = "blocked", f"blocked: {found.blocked}"
+        result.status, result.verdict = Status.BLOCKED, f"blocked: {found.blocked}"
         result.first_error = FirstError(signature=found.blocked or "not examined")
         return
     result.verdict = summary(found.report)
     if found.report.ok:
-        result.status = "passed"
+        result.status = Status.PASSED
         reason = "the checkpoint reads clean: start it and send it a request"
         result.next = NextStep(playbook="smoke", reason=reason)
     else:
-        result.status = "failed"
+        result.status = Status.FAILED
         result.first_error = FirstError(signature=found.blocked or result.verdict)
         result.next = found.next
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from runners.agents import Agent
 from runners.database import Database
 from runners.database import now as _now
-from runners.result import RunResult
+from runners.result import EventKind, RunResult
 from runners.spec import JobSpec
 from runners.states import Phase, Status, advance
 from runners.tables import EventRow, JobRow
@@ -41,7 +41,7 @@ class Expiry:
                     continue
                 started = s.scalar(
                     select(EventRow.id)
-                    .where(EventRow.job_id == job_id, EventRow.phase != "queued")
+                    .where(EventRow.job_id == job_id, EventRow.phase != Phase.QUEUED.value)
                     .limit(1)
                 )
                 if started is None:
@@ -55,7 +55,11 @@ class Expiry:
                     lost.append(job_id)
                 row.version += 1
                 row.updated_at = _now()
-                s.add(EventRow(job_id=job_id, kind="note", phase=row.phase, message=note))
+                s.add(
+                    EventRow(
+                        job_id=job_id, kind=EventKind.NOTE.value, phase=row.phase, message=note
+                    )
+                )
         return lost
 
     def extend_running(self) -> None:
@@ -90,8 +94,8 @@ class Expiry:
                 minutes = older_than.total_seconds() / 60
                 row.result = RunResult(
                     playbook=spec.playbook,
-                    status="timeout",
-                    phase="queued",
+                    status=Status.TIMEOUT,
+                    phase=Phase.QUEUED,
                     verdict=f"no agent{wanted} took this job in {minutes:.0f} min",
                 ).model_dump_json()
                 row.version += 1
@@ -125,11 +129,12 @@ class Expiry:
                     )
                 )
                 if getattr(won, "rowcount", 0) == 1:
+                    where = s.scalar(select(JobRow.phase).where(JobRow.id == job_id))
                     s.add(
                         EventRow(
                             job_id=job_id,
-                            kind="note",
-                            phase=Status.LOST.value,
+                            kind=EventKind.NOTE.value,
+                            phase=where,  # the phase it was lost in (the status says lost)
                             message="the agent stopped heartbeating",
                         )
                     )

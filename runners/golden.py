@@ -43,6 +43,7 @@ from runners.errors import RepliesError
 from runners.result import FirstError, RunResult
 from runners.revision import REVISION, model_key
 from runners.spec import JobSpec, launch_plan
+from runners.states import Status
 from runners.verdict import classify
 
 Mode = Literal["graph", "eager"]
@@ -235,7 +236,11 @@ def settle(
     difference fail the run (module docstring), keep its replies for later runs, and say
     all of it in the result. A store that cannot be read is a note, never a lost verdict."""
     current = reply_set(result, spec, job_id)
-    if current is None or result.status not in ("passed", "failed") or result.answers is None:
+    if (
+        current is None
+        or result.status not in (Status.PASSED, Status.FAILED)
+        or result.answers is None
+    ):
         if spec.record_golden:
             result.notes.append("no known-good replies recorded: the run has no replies to keep")
         return result
@@ -244,16 +249,16 @@ def settle(
         report.comparisons = compare(current, book, spec.record_golden)
     except RepliesError as exc:
         result.notes.append(f"replies not compared with earlier runs: {exc}")
-    was_passed = result.status == "passed"
+    was_passed = result.status is Status.PASSED
     if was_passed and report.differs_from_known_good is not None:
-        result.status = "failed"
+        result.status = Status.FAILED
         result.facts.append(BAD_ANSWER_FACT)
         result.first_error = FirstError(signature=QUALITY, lines=report.evidence())
         result.verdict, result.next = classify(result, result.log_tail)
     elif was_passed:
         moved = [c.headline() for c in report.comparisons if c.differs]
         result.verdict = "; ".join([result.verdict, *moved])
-    golden = spec.record_golden and result.status == "passed"
+    golden = spec.record_golden and result.status is Status.PASSED
     try:
         book.keep(current, golden=golden)
     except RepliesError as exc:

@@ -14,9 +14,10 @@ from runners.agent_client import Coordinator
 from runners.errors import AuthError
 from runners.playbook import run_playbook
 from runners.redact import redact_data, redact_lines
-from runners.result import Event, RunResult
+from runners.result import Event, EventKind, RunResult
 from runners.run_state import RunnerConfig
 from runners.spec import JobSpec
+from runners.states import Phase, Status
 
 log = logging.getLogger("ascend_oncall.agent")
 
@@ -32,10 +33,14 @@ class JobRun:
         self.result: RunResult | None = None
 
     def notify(self, event: Event) -> None:
-        if event.kind == "log":
+        if event.kind is EventKind.LOG:
             self.log_path = Path(event.message)
             return
-        if event.kind in ("phase", "stage", "progress"):  # the host's own log says it too
+        if event.kind in (
+            EventKind.PHASE,
+            EventKind.STAGE,
+            EventKind.PROGRESS,
+        ):  # the host's own log says it too
             words = " ".join(w for w in (event.stage, event.message) if w)
             log.info("job %s: [%s] %s", self.job_id, event.phase, words)
         self.events.put(event)
@@ -47,8 +52,8 @@ class JobRun:
             log.exception("job %s crashed in the runner", self.job_id)
             self.result = RunResult(
                 playbook=self.spec.playbook,
-                status="failed",
-                phase="preflight",
+                status=Status.FAILED,
+                phase=Phase.PREFLIGHT,
                 verdict=f"the runner itself failed: {type(exc).__name__}: {exc}",
             )
 

@@ -12,11 +12,12 @@ from sqlalchemy import Subquery, func, select
 from runners.agents import Agent, agent_record, aware
 from runners.database import Database
 from runners.records import Job, job_record
-from runners.result import Event
-from runners.states import Status
+from runners.result import Event, EventKind
+from runners.states import Phase, Status
 from runners.tables import AgentRow, EventRow, JobRow
 
 MAX_LISTED = 1000
+PHASES = frozenset(p.value for p in Phase)
 
 
 def job_view() -> Subquery:
@@ -58,11 +59,14 @@ class JobQueries:
         with self._db._read() as s:
             rows = s.scalars(
                 select(EventRow).where(EventRow.job_id == job_id).order_by(EventRow.id)
-            )
+            ).all()
+            # Coordinators before the phase was typed wrote "lost" as the phase of a lost
+            # job's note: such a row reads as the phase the job stands in.
+            where = s.scalar(select(JobRow.phase).where(JobRow.id == job_id))
             return [
                 Event(
-                    kind=r.kind,
-                    phase=r.phase,
+                    kind=EventKind(r.kind),
+                    phase=Phase(r.phase if r.phase in PHASES else where or Phase.QUEUED),
                     stage=r.stage,
                     message=r.message,
                     at=aware(r.at).timestamp(),

@@ -22,6 +22,7 @@ from runners import cheap_rungs, length_probe
 from runners.comparisons import GRAPH_VS_EAGER
 from runners.result import RunResult
 from runners.spec import JobSpec, launch_plan
+from runners.states import Status
 
 Outcome = Literal["works", "no_config", "stopped", "cancelled", "timeout"]
 MAX_STEPS = 6  # relaunches after the first rung (ONCALL_AUTOPILOT_STEPS)
@@ -88,6 +89,8 @@ def plan(base: JobSpec, steps: Sequence[Step], max_steps: int = MAX_STEPS) -> Ru
     on the real weights before the ladder says it works."""
     if not steps:
         return first_rung(base)
+    if cheap_rungs.load_format(base) is not None:
+        return _plan(base, steps, max_steps)  # the user's own load format: no confirm either
     if cheap_rungs.cheap(base, steps, max_steps):
         decision = _plan(cheap_rungs.with_dummy(base), steps, max_steps, reserve=1)
     else:
@@ -122,7 +125,7 @@ def _confirmed(steps: Sequence[Step], best: Step | None) -> bool | None:
     if best is None:
         return None
     key = config_key(best.spec)
-    cheap = [s for s in steps if cheap_rungs.dummy(s.spec) and s.result.status == "passed"]
+    cheap = [s for s in steps if cheap_rungs.dummy(s.spec) and s.result.status is Status.PASSED]
     found = any(config_key(cheap_rungs.without_dummy(s.spec)) == key for s in cheap)
     return True if found else None
 
@@ -132,13 +135,13 @@ def _refuted_as_failed(steps: Sequence[Step]) -> list[Step]:
     counts as the failure it is: the ladder climbs on from the real weights' verdict."""
     if not cheap_rungs.confirm_failed(steps):
         return list(steps)
-    failed = {config_key(s.spec) for s in steps if s.result.status not in ("passed",)}
+    failed = {config_key(s.spec) for s in steps if s.result.status is not Status.PASSED}
     seen = []
     for s in steps:
         real = config_key(cheap_rungs.without_dummy(s.spec))
-        if cheap_rungs.dummy(s.spec) and s.result.status == "passed" and real in failed:
+        if cheap_rungs.dummy(s.spec) and s.result.status is Status.PASSED and real in failed:
             verdict = "passed on dummy weights only: it failed on the real ones"
-            update = {"status": "failed", "verdict": verdict, "next": None}
+            update = {"status": Status.FAILED, "verdict": verdict, "next": None}
             s = Step(s.spec, s.why, s.result.model_copy(update=update))
         seen.append(s)
     return seen
@@ -166,6 +169,8 @@ def _plan(base: JobSpec, steps: Sequence[Step], max_steps: int, reserve: int = 0
     tried = {config_key(s.spec) for s in steps}
     longest = length_probe.longest(steps)
     found = f"; the longest --max-model-len that works: {longest[0]}" if longest else ""
+    if longest and (memory := longest[1].result.evidence.get("kv_cache")):
+        found += f" ({memory})"  # the room that length left, as the server said it
     if probe is None or config_key(probe.spec) in tried:
         return _done("works", done.why + found, steps)
     if len(steps) > max_steps - reserve:
@@ -195,7 +200,7 @@ def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int, reserve: int = 
             if len(steps) > max_steps - reserve:
                 return _done("stopped", f"the ladder's {max_steps} relaunches are used up", steps)
             return rung
-    if any(s.result.status == "passed" for s in steps):
+    if any(s.result.status is Status.PASSED for s in steps):
         best = best_step(steps)
         if best is not None and graph_mode(best.spec):
             why = f"{_describe(best.spec)} works, though its answers differ from eager's"
@@ -213,7 +218,7 @@ def _climb(base: JobSpec, steps: Sequence[Step], max_steps: int, reserve: int = 
 def best_step(steps: Sequence[Step]) -> Step | None:
     """The working config to keep: graph mode whose answers match eager's, then eager, then
     graph mode that answers differently (temperature 0); the earliest of each."""
-    passed = [s for s in steps if s.result.status == "passed"]
+    passed = [s for s in steps if s.result.status is Status.PASSED]
     graph = [s for s in passed if graph_mode(s.spec)]
     agreeing = [s for s in graph if _agrees_with_eager(s)]
     eager = [s for s in passed if not graph_mode(s.spec)]
@@ -254,12 +259,12 @@ def _done(outcome: Outcome, why: str, steps: Sequence[Step]) -> Done:
 def _stop_reason(result: RunResult) -> str | None:
     """Why no relaunch can help, or None."""
     top = result.triage.top if result.triage else None
-    doctor = result.status == "blocked" and result.doctor is not None and not result.doctor.ok
+    doctor = result.status is Status.BLOCKED and result.doctor is not None and not result.doctor.ok
     if doctor and result.next is None:
         return f"the doctor found what a launch would fail on: {result.verdict}"
     if doctor:
         return None  # a fallback avoids what the doctor found: the ladder takes it
-    if result.status == "blocked":
+    if result.status is Status.BLOCKED:
         return f"the host was not ready for a run: {result.verdict}"
     sure = result.triage is not None and result.triage.verdict == "match"
     if top is not None and sure and top.entry_id in _STOP_ENTRIES:

@@ -75,6 +75,12 @@ EAGER_EVIDENCE = re.compile(
 GRAPH_EVIDENCE = re.compile(r"Graph capturing finished in [^\n]*|Replaying aclgraph")
 # Compiled mode took effect (on a CPU there is compilation but no graph capture).
 COMPILED_EVIDENCE = re.compile(r"torch\.compile takes [^\n]*|saved AOT compiled function")
+# What memory the KV cache got, as vLLM and vllm-ascend say it after profiling: the room a
+# --max-model-len leaves (the practical max-length probe reports it with the length).
+KV_EVIDENCE = re.compile(
+    r"Available KV cache memory: -?[\d.]+ GiB|[A-Z]{2,5}(?: \+ host)? KV cache size: [\d,]+ tokens|"
+    r"Maximum concurrency for [\d,]+ tokens per request: [\d.]+x"
+)
 READY_LINE = re.compile(r"Application startup complete\.")
 # How far a graph capture is: tqdm's `Capturing CUDA graphs (decode, FULL): 40%|####  | 12/30`
 # (vLLM and vllm-ascend >= 0.13 keep the CUDA name on Ascend) and torchair's
@@ -104,6 +110,7 @@ class LogFollower:
     eager_evidence: str | None = None
     graph_evidence: str | None = None
     compiled_evidence: str | None = None
+    kv_evidence: list[str] = field(default_factory=list)  # the KV cache's memory and size
     api_up: bool = False
     capture_progress: tuple[int, int] | None = None  # graphs captured, of how many
     capture_mode: str = ""  # which pass: "mixed prefill-decode, PIECEWISE", "decode, FULL"
@@ -155,6 +162,10 @@ class LogFollower:
             self.graph_evidence = m.group(0)
         if self.compiled_evidence is None and (m := COMPILED_EVIDENCE.search(line)):
             self.compiled_evidence = m.group(0)
+        if len(self.kv_evidence) < 3 and (m := KV_EVIDENCE.search(line)):
+            said = m.group(0)
+            if not any(x.split(":")[0] == said.split(":")[0] for x in self.kv_evidence):
+                self.kv_evidence.append(said)
 
     def _stage_index(self) -> int:
         return STAGE_NAMES.index(self.stage) if self.stage else -1

@@ -22,11 +22,11 @@ from runners.answers import QUALITY
 from runners.errors import LaunchError, SpecError
 from runners.examine import doctor_job, examine
 from runners.logwatch import CAPTURING, LogFollower, read_until
-from runners.result import Event, FirstError, RunResult
+from runners.result import Event, EventKind, FirstError, RunResult
 from runners.run_state import Notify, Run, RunnerConfig
 from runners.smoking import smokes
 from runners.spec import JobSpec, check, launch_plan
-from runners.states import Phase
+from runners.states import Phase, Status
 from runners.verdict import classify
 
 TAIL_LINES = 40
@@ -46,7 +46,7 @@ def run_playbook(
         spec = check(spec, config.model_roots, remote_code=config.remote_code)
     except SpecError as exc:
         run.enter(Phase.DONE)
-        run.result.status, run.result.verdict = "blocked", f"refused: {exc}"
+        run.result.status, run.result.verdict = Status.BLOCKED, f"refused: {exc}"
         return run.result
     run.enter(Phase.PREFLIGHT)
     if spec.playbook == "doctor":  # the examination is the whole job
@@ -57,7 +57,7 @@ def run_playbook(
     blocked = _preflight(run, port, spec.model) or _examined(run, spec)
     if blocked:
         run.enter(Phase.DONE)
-        run.result.status, run.result.verdict = "blocked", f"blocked: {blocked}"
+        run.result.status, run.result.verdict = Status.BLOCKED, f"blocked: {blocked}"
         run.result.first_error = FirstError(signature=blocked)
         return run.result
     args, env_overrides, _ = launch_plan(spec)
@@ -83,13 +83,13 @@ def run_playbook(
     except LaunchError as exc:
         run.enter(Phase.DONE)
         run.result.log_path = None  # nothing was launched: no log to read
-        run.result.status, run.result.verdict = "blocked", f"blocked: {exc}"
+        run.result.status, run.result.verdict = Status.BLOCKED, f"blocked: {exc}"
         run.result.first_error = FirstError(signature=str(exc))
         return run.result
     follower = LogFollower(log_path)
     try:
         environment = _capture_environment(run, env)
-        notify(Event(kind="log", phase=str(Phase.PREFLIGHT), message=str(log_path)))
+        notify(Event(kind=EventKind.LOG, phase=Phase.PREFLIGHT, message=str(log_path)))
         run.launched = time.monotonic()
         run.enter(Phase.STARTING, shlex.join(argv))
         base = f"http://{config.host}:{port}"
@@ -168,7 +168,7 @@ def _start(
     client: httpx.Client,
     base: str,
     cancel: threading.Event,
-) -> str | None:
+) -> Status | None:
     """Wait for /health 200; None when ready, else the run's status."""
     budgets = run.config.budgets
     next_probe = 0.0
@@ -190,13 +190,13 @@ def _start(
         announced = len(follower.reached)
         now = time.monotonic()
         if cancel.is_set():
-            return "cancelled"
+            return Status.CANCELLED
         if proc.exited() is not None:
             follower.poll()
             run.note(f"the server exited with code {proc.exited()} before it was ready")
-            return "failed"
+            return Status.FAILED
         if follower.fatal_at is not None and (now - follower.fatal_at > budgets.fatal_grace_s):
-            return "failed"
+            return Status.FAILED
         if follower.api_up or now >= next_probe:
             next_probe = now + budgets.health_every_s
             if smoke.health(client, base) == 200:
@@ -207,18 +207,18 @@ def _start(
         window = budgets.stall_quiet_stage_s if follower.stage in CAPTURING else budgets.stall_s
         if quiet > window:
             run.note(f"no log output for {quiet:.0f} s in stage {follower.stage or 'launch'}")
-            return "timeout"
+            return Status.TIMEOUT
         # Past the budget, a capture that is still printing progress is given its time.
         capturing = follower.stage == "capturing graphs" and quiet < budgets.stall_s
         if elapsed > budgets.startup_s and not (capturing and elapsed < 2 * budgets.startup_s):
             run.note(f"not ready within the startup budget of {budgets.startup_s:.0f} s")
-            return "timeout"
+            return Status.TIMEOUT
         time.sleep(budgets.poll_s)
     run.enter(Phase.READY_CHECK)
     status, served, max_len, error = smoke.models(client, base)
     if status != 200 or served is None:
         run.note(f"/v1/models: {status} {error}".strip())
-        return "failed"
+        return Status.FAILED
     run.result.served_model, run.result.max_model_len = served, max_len
     return None
 
@@ -236,7 +236,7 @@ def _verify_cleanup(proc: server.Server, config: RunnerConfig, port: int) -> str
         time.sleep(0.1)
 
 
-def _finish(run: Run, status: str, follower: LogFollower, log_text: str) -> None:
+def _finish(run: Run, status: Status, follower: LogFollower, log_text: str) -> None:
     result = run.result
     result.status = status
     result.stage = follower.stage or result.stage
@@ -246,14 +246,16 @@ def _finish(run: Run, status: str, follower: LogFollower, log_text: str) -> None
         result.evidence["graph"] = follower.graph_evidence
     if follower.compiled_evidence:
         result.evidence["compiled"] = follower.compiled_evidence
+    if follower.kv_evidence:
+        result.evidence["kv_cache"] = "; ".join(follower.kv_evidence)
     lines = log_text.splitlines()
     result.log_tail = [ln for ln in lines if ln.strip()][-TAIL_LINES:]
-    if status == "passed" and run.spec.playbook == "eager" and not follower.eager_evidence:
+    if status is Status.PASSED and run.spec.playbook == "eager" and not follower.eager_evidence:
         run.note("no eager-mode marker in the log: check that --enforce-eager took effect")
-    if status == "failed" and result.answers is not None and result.answers.failed:
+    if status is Status.FAILED and result.answers is not None and result.answers.failed:
         # The log of a server that answers wrongly holds no error: the replies are it.
         result.first_error = FirstError(signature=QUALITY, lines=result.answers.evidence())
-    elif status in ("failed", "timeout"):
+    elif status in (Status.FAILED, Status.TIMEOUT):
         result.first_error = first_error(log_text)
         if result.first_error is None and follower.fatal:
             result.first_error = FirstError(signature=follower.fatal)

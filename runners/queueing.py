@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from runners.database import Database
 from runners.database import now as _now
 from runners.records import Job, job_record
-from runners.result import RunResult
+from runners.result import EventKind, RunResult
 from runners.spec import JobSpec, check_labels
 from runners.states import Phase, Status, advance
 from runners.tables import EventRow, JobLabelRow, JobRow
@@ -71,7 +71,13 @@ class JobQueue:
             s.add(row)
             s.flush()
             s.add_all(JobLabelRow(job_id=row.id, label=label) for label in set(labels))
-            s.add(EventRow(job_id=row.id, kind="phase", phase="queued", message=spec.describe()))
+            queued = EventRow(
+                job_id=row.id,
+                kind=EventKind.PHASE.value,
+                phase=Phase.QUEUED.value,
+                message=spec.describe(),
+            )
+            s.add(queued)
             return job_record(s, row)
 
     def cancel(self, job_id: int, by: str | None) -> Job | None:
@@ -86,8 +92,8 @@ class JobQueue:
                 row.phase = advance(Phase(row.phase), Phase.DONE).value
                 row.result = RunResult(
                     playbook=JobSpec.model_validate_json(row.spec).playbook,
-                    status="cancelled",
-                    phase="queued",
+                    status=Status.CANCELLED,
+                    phase=Phase.QUEUED,
                     verdict=f"cancelled before it started{f' by {by}' if by else ''}",
                 ).model_dump_json()
             elif status is Status.RUNNING:
@@ -97,7 +103,7 @@ class JobQueue:
             s.add(
                 EventRow(
                     job_id=job_id,
-                    kind="note",
+                    kind=EventKind.NOTE.value,
                     phase=row.phase,
                     message=f"cancel requested by {by or 'someone'}",
                 )

@@ -35,10 +35,10 @@ class Job:
     repeat: bool = False  # submit() found this job queued by the same request before
 
     @property
-    def reached(self) -> str:
+    def reached(self) -> Phase:
         """The phase the run got to: its result's once it has one (where it failed, not
         the stopping and cleanup after), else where it is now."""
-        return self.result.phase if self.result else str(self.phase)
+        return self.result.phase if self.result else self.phase
 
 
 def job_record(s: Session, row: JobRow) -> Job:

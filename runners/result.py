@@ -4,8 +4,8 @@ playbook to `run --json`, from the agent to the coordinator, from the store to t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,7 @@ from runners.answers import AnswerReport
 from runners.doctor import DoctorReport
 from runners.redact import redact_data
 from runners.spec import JobSpec
+from runners.states import Phase, Status
 
 if TYPE_CHECKING:
     from kb import Triage
@@ -22,11 +23,20 @@ def _no_smokes() -> dict[str, dict[str, Any] | None]:
     return {"text": None, "image": None}
 
 
+class EventKind(StrEnum):
+    PHASE = "phase"  # a phase reached (its phase)
+    STAGE = "stage"  # a startup stage the log announced
+    PROGRESS = "progress"  # how far a stage is: message "12/67"
+    NOTE = "note"
+    LOG = "log"  # where the server's log is (message: its path on the host)
+    VERDICT = "verdict"  # the coordinator's: the result came (message: its verdict)
+
+
 class Event(BaseModel):
     """Something the thread should know now: a phase or stage reached, a note."""
 
-    kind: str  # "phase" | "stage" | "progress" (message "12/67") | "note"
-    phase: str
+    kind: EventKind
+    phase: Phase  # where the job was when it happened
     stage: str | None = None
     message: str = ""
     at: float = Field(default_factory=time.time)
@@ -66,13 +76,6 @@ class RunTriage(BaseModel):
     def top(self) -> RunbookMatch | None:
         return self.matches[0] if self.matches else None
 
-    @property
-    def heading(self) -> str:
-        """How sure the answer is, in words for the top entry."""
-        return {"match": "Runbook match", "likely": "Likely runbook entry"}.get(
-            self.verdict, "Closest runbook entry (weak)"
-        )
-
     @classmethod
     def of(cls, found: Triage) -> RunTriage:
         matches = [
@@ -85,14 +88,19 @@ class RunTriage(BaseModel):
         return cls(verdict=found.verdict, matches=matches, notes=list(found.notes))  # type: ignore[arg-type]
 
 
-# How a run's first error is asked of the runbook: kb's `Triager.triage`, or a stand-in.
-Triager = Callable[..., "Triage"]
+class Triager(Protocol):
+    """How a run's first error is asked of the runbook: kb's `Triager.triage`, or a
+    stand-in; `observed` holds what the runner saw happen (`@first-request-crash`)."""
+
+    def __call__(self, text: str, /, *, observed: frozenset[str] = ...) -> Triage: ...
 
 
 class RunResult(BaseModel):
     playbook: str
-    status: str  # passed | failed | timeout | cancelled | blocked
-    phase: str  # the last phase reached
+    # A verdict: passed | failed | timeout | cancelled | blocked (the coordinator takes no
+    # other from an agent). A stand-in for a job with no result yet may carry its status.
+    status: Status
+    phase: Phase  # the last phase reached
     stage: str | None = None  # the last startup stage the log announced
     verdict: str = ""  # one line for people: "graph-only: passes with --enforce-eager"
     ready_s: float | None = None

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runners.result import Event, RunResult
+from runners.result import Event, EventKind, RunResult
 from runners.spec import JobSpec
-from runners.states import Phase, advance
+from runners.states import Phase, Status, advance
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ class Run:
         self.spec, self.config, self.notify = spec, config, notify
         self.phase = Phase.QUEUED
         self.phase_t = self.launched = time.monotonic()
-        self.result = RunResult(playbook=spec.playbook, status="failed", phase="queued", spec=spec)
+        self.result = RunResult(
+            playbook=spec.playbook, status=Status.FAILED, phase=Phase.QUEUED, spec=spec
+        )
 
     def enter(self, phase: Phase, message: str = "") -> None:
         now = time.monotonic()
@@ -68,17 +70,17 @@ class Run:
         )
         self.phase, self.phase_t = advance(self.phase, phase), now
         if phase not in (Phase.STOPPING, Phase.CLEANUP, Phase.DONE):
-            self.result.phase = str(phase)
-        self.notify(Event(kind="phase", phase=str(phase), message=message))
+            self.result.phase = phase
+        self.notify(Event(kind=EventKind.PHASE, phase=phase, message=message))
 
     def stage(self, stage: str) -> None:
         self.result.stage = stage
-        self.notify(Event(kind="stage", phase=str(self.phase), stage=stage))
+        self.notify(Event(kind=EventKind.STAGE, phase=self.phase, stage=stage))
 
     def progress(self, stage: str, done: int, total: int, what: str = "") -> None:
         message = f"{done}/{total}" + (f" ({what})" if what else "")
-        self.notify(Event(kind="progress", phase=str(self.phase), stage=stage, message=message))
+        self.notify(Event(kind=EventKind.PROGRESS, phase=self.phase, stage=stage, message=message))
 
     def note(self, message: str) -> None:
         self.result.notes.append(message)
-        self.notify(Event(kind="note", phase=str(self.phase), message=message))
+        self.notify(Event(kind=EventKind.NOTE, phase=self.phase, message=message))

@@ -13,10 +13,10 @@ import httpx
 from runners import probes, server, smoke
 from runners.answers import BAD_ANSWER_FACT, AnswerReport
 from runners.logwatch import LogFollower
-from runners.result import Event
+from runners.result import Event, EventKind
 from runners.revision import revision
 from runners.run_state import Run
-from runners.states import Phase
+from runners.states import Phase, Status
 
 FIRST_REQUEST_CRASH = "@first-request-crash"
 
@@ -28,7 +28,7 @@ def smokes(
     client: httpx.Client,
     base: str,
     cancel: threading.Event,
-) -> str:
+) -> Status:
     """Each smoke request in turn; the run's status ("failed", "cancelled") or the answer
     checks' verdict."""
     kinds = [("text", Phase.SMOKE_TEXT)] + ([("image", Phase.SMOKE_IMAGE)] if run.spec.vl else [])
@@ -48,17 +48,19 @@ def smokes(
             while not wait([future], timeout=budgets.poll_s).done:
                 follower.poll()
                 if cancel.is_set():
-                    return "cancelled"
+                    return Status.CANCELLED
             reply = replies[kind] = future.result()
             run.result.smoke[kind] = reply.to_dict()
             # A 200 that is not an answer (empty, not JSON) is for the answer checks.
             if not reply.ok and reply.http_status != 200:
                 _settle(follower, budgets.fatal_grace_s, proc, cancel)
                 _observe_request_failure(run, kind, reply, follower.fatal_count > fatal_before)
-                return "failed"
+                return Status.FAILED
             # A reply is not enough: the engine may die right after it (false-ready).
             why = f"{budgets.settle_s:.0f} s: the server must stay up after answering"
-            run.notify(Event(kind="progress", phase=str(run.phase), stage="settling", message=why))
+            run.notify(
+                Event(kind=EventKind.PROGRESS, phase=run.phase, stage="settling", message=why)
+            )
             deadline = time.monotonic() + budgets.settle_s
             while time.monotonic() < deadline:
                 follower.poll()
@@ -66,13 +68,13 @@ def smokes(
                     run.note("the server failed right after answering")
                     _settle(follower, budgets.fatal_grace_s, proc, cancel)
                     _observe_request_failure(run, kind, reply, True)
-                    return "failed"
+                    return Status.FAILED
                 if cancel.is_set():
-                    return "cancelled"
+                    return Status.CANCELLED
                 time.sleep(budgets.poll_s)
             if smoke.health(client, base) != 200:
                 run.note("/health no longer answers 200 after the request")
-                return "failed"
+                return Status.FAILED
         return _judge_answers(run, pool, follower, client, base, replies, cancel)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -86,12 +88,12 @@ def _judge_answers(
     base: str,
     replies: dict[str, smoke.Reply],
     cancel: threading.Event,
-) -> str:
+) -> Status:
     """A 200 is not an answer: the deterministic probes and the answer checks
     (runners.probes) decide whether the run passes."""
     served, spec = run.result.served_model or run.spec.model, run.spec
     why = "deterministic probes and answer checks"
-    run.notify(Event(kind="progress", phase=str(run.phase), stage="answer checks", message=why))
+    run.notify(Event(kind=EventKind.PROGRESS, phase=run.phase, stage="answer checks", message=why))
     future: Future[AnswerReport] = pool.submit(
         probes.ask_all, client, base, served, spec.model, run.result.argv, replies["text"],
         replies.get("image"), run.config.budgets.request_s,
@@ -99,16 +101,16 @@ def _judge_answers(
     while not wait([future], timeout=run.config.budgets.poll_s).done:
         follower.poll()
         if cancel.is_set():
-            return "cancelled"
+            return Status.CANCELLED
     report = run.result.answers = future.result()
     # What the replies are filed by (the host's disk): compared later, where they are kept.
     report.revision = revision(spec.model, spec.args)
     if report.failed:
         run.result.facts.append(BAD_ANSWER_FACT)
-        return "failed"
+        return Status.FAILED
     if report.failing and not report.judged:
         run.note(report.not_judged)
-    return "passed"
+    return Status.PASSED
 
 
 def _observe_request_failure(run: Run, kind: str, reply: smoke.Reply, died: bool) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from runners import database
 from runners.database import now
-from runners.states import Status
+from runners.states import Phase, Status
 
 VERSION_TABLE = "runner_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,7 +48,7 @@ class JobRow(Base):
     spec: Mapped[str] = mapped_column(Text)
     labels: Mapped[str] = mapped_column(Text, default="[]")
     status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value, index=True)
-    phase: Mapped[str] = mapped_column(String(32), default="queued")
+    phase: Mapped[str] = mapped_column(String(32), default=Phase.QUEUED.value)
     stage: Mapped[str | None] = mapped_column(String(64))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("runner_agents.id"))
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

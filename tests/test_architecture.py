@@ -58,6 +58,63 @@ def test_other_packages_use_only_the_kb_face() -> None:
                     assert node.module in allowed_modules, f"{path}: imports {node.module}"
 
 
+# Who may import which face: bot imports runners and kb, runners imports kb.
+FACES_USED = {"bot": ("runners", "kb"), "runners": ("kb",)}
+
+
+def names_taken_from(folder: Path, face: str) -> dict[str, set[str]]:
+    """`name -> files` for each name the code in `folder` takes from `face`: `from face
+    import name`, and `face.name` after `import face` (type-checking imports count too)."""
+    taken: dict[str, set[str]] = {}
+    for path in folder.rglob("*.py"):
+        where = str(path.relative_to(folder.parent))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == face and node.level == 0:
+                for alias in node.names:
+                    taken.setdefault(alias.name, set()).add(where)
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == face
+            ):
+                taken.setdefault(node.attr, set()).add(where)
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("package", "face"), [(p, f) for p, faces in FACES_USED.items() for f in faces]
+)
+def test_names_taken_from_a_face_are_in_its_all(package: str, face: str) -> None:
+    """A face's `__all__` is the whole of what others may use: a name not in it (a private
+    module such as `runners.database`, a helper left out) is not the face's to give."""
+    outside = names_outside_the_face(ROOT / package, face)
+    assert not outside, f"{package} takes names from {face} outside its __all__: {outside}"
+
+
+def names_outside_the_face(folder: Path, face: str) -> dict[str, list[str]]:
+    exported = set(importlib.import_module(face).__all__)
+    taken = names_taken_from(folder, face)
+    return {name: sorted(files) for name, files in taken.items() if name not in exported}
+
+
+def test_the_face_check_finds_a_module_or_a_private_name_taken_through_a_face(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "store.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import kb\n"
+        "from runners import JobStore, database\n"  # a module of runners, not its face
+        "if TYPE_CHECKING:\n    from runners import _LAZY\n"
+        "print(kb.parse, kb.retrieval)\n"
+    )
+    assert names_outside_the_face(package, "runners") == {
+        "database": ["pkg/store.py"], "_LAZY": ["pkg/store.py"],
+    }  # fmt: skip
+    assert names_outside_the_face(package, "kb") == {"retrieval": ["pkg/store.py"]}
+
+
 def _module_of(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import lru_cache
-from typing import Any
 
 import typer
 from rich.text import Text
 
-from bot.cli.common import err, out
+from bot.cli.common import Runbook, err, out
+from bot.core.run_layout import plain, runbook_part
 from bot.settings import Settings
 from runners import (
     Done,
@@ -41,15 +40,6 @@ def autopilot(
 ) -> None:
     """Climb the ladder here and say where it ended."""
 
-    @lru_cache(maxsize=1)
-    def triager() -> Any:
-        from kb import load
-
-        return load(settings.kb_config())
-
-    def triage(text: str, **kw: Any) -> Any:
-        return triager().triage(text, **kw)
-
     def started(n: int, rung: Rung) -> None:
         if not as_json:
             err.print(Text(f"rung {n}: {_name(rung.spec)} ({rung.why})"), soft_wrap=True)
@@ -60,7 +50,7 @@ def autopilot(
             err.print(Text(shown), soft_wrap=True)
 
     ladder = run_ladder(
-        base, config, triage, max_steps=settings.autopilot_steps,
+        base, config, Runbook(settings).triage, max_steps=settings.autopilot_steps,
         budget_s=settings.autopilot_budget_s, on_rung=started, on_done=ended, cancel=cancel,
         book=FileBook.under(config.work_dir),
     )  # fmt: skip
@@ -91,6 +81,8 @@ def ladder_json(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> dict[str, 
     longest = longest_length(ladder.steps) if probed and done.outcome == "works" else None
     body = {
         "max_model_len": longest[0] if longest else None,
+        # What the KV cache got at that length: "Available KV cache memory: 0.5 GiB; ..."
+        "kv_cache": longest[1].result.evidence.get("kv_cache") if longest else None,
         "status": done.outcome,
         "why": done.why,
         "steps": steps,
@@ -108,11 +100,13 @@ def summary(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> list[str]:
     lines = [f"autopilot: {done.outcome.upper()}  {done.why}"]
     for n, step in enumerate(ladder.steps, 1):
         result = step.result
-        match = result.triage.top if result.triage else None
-        entry = f"  [runbook: {match.title}]" if match and result.status != "passed" else ""
+        match = runbook_part(result.triage) if result.status != "passed" else None
+        entry = f"  [{match.title} ({plain(match.text)})]" if match else ""
         lines.append(f"  {n}. {_name(step.spec)}: {result.status} ({result.verdict}){entry}")
     cheap = [str(n) for n, s in enumerate(ladder.steps, 1) if dummy_weights(s.spec)]
-    if cheap:
+    if ladder.steps and dummy_weights(ladder.steps[0].spec):  # the first rung runs as asked
+        lines.append("dummy weights: every rung, as asked (--load-format dummy): no confirm")
+    elif cheap:
         confirm = {True: "passed", False: "failed", None: "not run"}[done.confirmed]
         lines.append(
             f"dummy weights: rung(s) {', '.join(cheap)}; confirm on the real weights: {confirm}"
@@ -124,15 +118,10 @@ def summary(ladder: Ladder, vllm: tuple[str, ...] = ("vllm",)) -> list[str]:
         first = ladder.steps[0].result.first_error if ladder.steps else None
         if first is not None:
             lines.append(f"first error: {first.signature}")
-        if ladder.steps and (top := _top(ladder.steps[-1])):
-            lines.append(f"runbook: {top[0]}")
-            lines += [f"  {i}. {a}" for i, a in enumerate(top[1], 1)]
+        if ladder.steps and (match := runbook_part(ladder.steps[-1].result.triage)):
+            lines.append(f"{match.title} ({plain(match.text)})")
+            lines += [f"  {i}. {a}" for i, a in enumerate(match.lines, 1)]
     return lines
-
-
-def _top(step: Step) -> tuple[str, list[str]] | None:
-    match = step.result.triage.top if step.result.triage else None
-    return (match.title, match.actions) if match else None
 
 
 def _name(spec: JobSpec) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -10,6 +10,10 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # the runbook's names load the index's stack: only when a run asks
+    from kb import Triage, Triager
+    from runners import RunResult, RunTriage
 
 out = Console()
 err = Console(stderr=True)
@@ -41,3 +45,37 @@ def load_settings() -> Settings:
 def setting_name(loc: tuple[int | str, ...]) -> str:
     name = "_".join(map(str, loc)).upper()
     return name if name.startswith("SLACK_") else f"ONCALL_{name}"
+
+
+class Runbook:
+    """The runbook, as the CLI reads runs against it (`run`, `run autopilot`, `jobs show`):
+    its index is loaded on first use (seconds), once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._triager: Triager | None = None
+
+    def triage(self, text: str, /, *, observed: frozenset[str] = frozenset()) -> Triage:
+        """kb's triage of a first error (a `runners` Triager, what the ladder asks)."""
+        if self._triager is None:
+            from kb import load
+
+            self._triager = load(self.settings.kb_config())
+        return self._triager.triage(text, observed=observed)
+
+    def triage_run(self, result: RunResult, quiet: bool = False) -> RunTriage | None:
+        """The runbook's answer for a run's first error: the one the run brought (the
+        doctor's, an agent's), else read here. None when the run has no first error, or
+        the runbook cannot be read (said on stderr: the verdict goes on without a match)."""
+        if result.triage is not None or result.first_error is None:
+            return result.triage
+        from kb import KBError
+
+        if not quiet and not err.is_terminal:  # a terminal sees the spinner instead
+            err.print(Text("[triage] reading the log against the runbook"))
+        try:
+            with err.status("reading the log against the runbook", spinner="dots"):
+                return result.triaged(self.triage)
+        except (KBError, OSError) as exc:
+            err.print(Text(f"(no runbook match: {exc})"), soft_wrap=True)
+            return None

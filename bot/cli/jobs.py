@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Annotated, get_args
 import typer
 from rich.text import Text
 
-from bot.cli.common import err, fail, load_settings, out
+from bot.cli.common import Runbook, err, fail, load_settings, out
 from bot.render.job_view import job_json, job_lines, jobs_table, list_json
 from bot.settings import Settings
 from runners import (
     JobSpec,
     Playbook,
     RunnerError,
-    RunResult,
-    RunTriage,
     SpecError,
     Status,
     check_spec,
@@ -214,25 +212,13 @@ def show(
         job = _job_or_fail(store, job_id)
         started, kept = store.started_at(job.id), store.log(job.id)
     triage = None
-    if not no_triage and job.result and job.result.first_error and not job.result.triage:
-        triage = _triage(job.result, settings)  # as the bot does for the thread's verdict
-    view = job_json(job, started, kept, triage)
+    if not no_triage and job.result is not None:  # as the bot does for the thread's verdict
+        triage = Runbook(settings).triage_run(job.result, quiet=as_json)
     if as_json:
-        print(json.dumps(view))
+        print(json.dumps(job_json(job, started, kept, triage)))
         return
-    for line in job_lines(view):
-        out.print(Text(line), soft_wrap=True)
-
-
-def _triage(result: RunResult, settings: Settings) -> RunTriage | None:
-    from kb import KBError, load
-
-    try:
-        with err.status("reading the first error against the runbook"):
-            return result.triaged(load(settings.kb_config()).triage)
-    except (KBError, OSError) as exc:
-        err.print(Text(f"(no runbook match: {exc})"), soft_wrap=True)
-        return None
+    for line in job_lines(job, started, kept, triage):
+        out.print(line, soft_wrap=True)
 
 
 @jobs_app.command("cancel")

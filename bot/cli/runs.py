@@ -12,15 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from bot.cli.common import err, fail, load_settings, out
-from bot.render.run_answers import (
-    answers_heading,
-    check_table,
-    comparison_lines,
-    finding_lines,
-    reply_lines,
-)
-from bot.render.run_doctor import doctor_heading, doctor_lines
+from bot.cli.common import Runbook, err, fail, load_settings, out
+from bot.core.run_layout import run_parts
+from bot.render.run_text import verdict_lines
 from bot.settings import Settings
 from runners import (
     PLAYBOOKS,
@@ -28,10 +22,8 @@ from runners import (
     FileBook,
     JobSpec,
     RunResult,
-    RunTriage,
     SpecError,
     check_spec,
-    redact,
     redact_data,
     run_playbook,
     settle_replies,
@@ -177,8 +169,7 @@ def run_command(
     result = run_playbook(spec, config, show, cancel)
     # Beside the known-good and the other mode's replies, kept under the work folder.
     result = settle_replies(result, spec, FileBook.under(config.work_dir))
-    if result.first_error is not None:
-        result.triage = _triaged(result, settings, quiet=as_json)
+    result.triage = Runbook(settings).triage_run(result, quiet=as_json)
     if as_json:
         print(json.dumps(result_json(result)))
     else:
@@ -192,55 +183,10 @@ def result_json(result: RunResult) -> dict[str, object]:
     return cleaned
 
 
-def _triaged(result: RunResult, settings: Settings, quiet: bool) -> RunTriage | None:
-    """The runbook's answer for the run's first error (loading the index takes seconds)."""
-    from kb import KBError, load
-
-    if not quiet and not err.is_terminal:  # a terminal sees the spinner instead
-        err.print(Text("[triage] reading the log against the runbook"))
-    try:
-        with err.status("reading the log against the runbook", spinner="dots"):
-            return result.triaged(load(settings.kb_config()).triage)
-    except (KBError, OSError) as exc:
-        err.print(Text(f"(no triage: {exc})"))
-        return None
-
-
 def _print(result: RunResult) -> None:
+    """The verdict as `jobs show` and Slack give it, then where the log is."""
     # Paths and error lines are copied from here: never hard-wrapped, whatever the width.
-    def say(*parts: str | tuple[str, str]) -> None:
-        out.print(Text.assemble(*parts), soft_wrap=True)
-
-    colour = "green" if result.status == "passed" else "red"
-    say((f"{result.status.upper()}", f"bold {colour}"), f"  {result.verdict}")
-    if result.ready_s is not None:
-        say(f"ready after {result.ready_s:.1f} s")
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
-    if phases:
-        say(f"phases: {phases}")
-    if result.first_error:
-        say(f"first error: {redact(result.first_error.signature)}")
-    if result.triage and (top := result.triage.top):
-        say(f"{result.triage.heading.lower()}: {top.title} ({top.confidence})")
-    if heading := doctor_heading(result):
-        say(heading)
-        for line in doctor_lines(result):
-            say("  " + redact(line))
-    if heading := answers_heading(result):
-        say(heading)
-        for line in [*reply_lines(result), *check_table(result), *finding_lines(result)]:
-            say("  " + redact(line))
-        for headline, lines in comparison_lines(result):  # known-good, graph vs eager
-            say(redact(headline))
-            for line in lines:
-                say("  " + redact(line))
-    if result.next:
-        nxt = result.next.fallback or ""
-        say(f"next: {result.next.playbook} {nxt} ({result.next.reason})")
-    for note in result.notes:
-        say(f"note: {note}")
+    for line in verdict_lines(run_parts(result)):
+        out.print(line, soft_wrap=True)
     if result.log_path and Path(result.log_path).is_file():  # nothing launched: no log
-        say(f"log: {result.log_path}")
-    if result.status != "passed":
-        for line in result.log_tail[-10:]:
-            say("  " + redact(line))
+        out.print(Text(f"log: {result.log_path}"), soft_wrap=True)

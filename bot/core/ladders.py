@@ -3,13 +3,15 @@ edits in place in its thread, keyed by the ladder's first job, and where the lad
 (climbing, waiting for an approval click after a rung, done). With the rungs themselves
 (runner jobs, chained by parent), it is all a restarted bot needs to carry a ladder on.
 
-Each change of state is a conditional update, so one replica (or one of two clicks) wins it.
+Each change of state is a conditional update, so one replica (or one of two clicks) wins
+it, and only a move the table below lists is made: a ladder that is done stays done.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import DateTime, Integer, String, update
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +20,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bot.core.store import Base
 from runners import Database
 from runners import now as _now
+
+
+class LadderState(StrEnum):
+    CLIMBING = "climbing"  # a rung is queued or running, or about to be
+    WAITING = "waiting"  # for an approval click after a rung (ONCALL_AUTOPILOT_APPROVE=each)
+    DONE = "done"  # ended: its summary is shown
+
+
+LADDER_MOVES: dict[LadderState, frozenset[LadderState]] = {
+    LadderState.CLIMBING: frozenset({LadderState.WAITING, LadderState.DONE}),
+    # A click: run the next rung, or stop here.
+    LadderState.WAITING: frozenset({LadderState.CLIMBING, LadderState.DONE}),
+    LadderState.DONE: frozenset(),
+}
+
+
+def ladder_sources(new: LadderState) -> frozenset[LadderState]:
+    """The states a ladder may move to `new` from."""
+    return frozenset(s for s, moves in LADDER_MOVES.items() if new in moves)
 
 
 class LadderRow(Base):
@@ -30,7 +51,7 @@ class LadderRow(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str] = mapped_column(String(32), default="")  # "": being posted
-    state: Mapped[str] = mapped_column(String(16), default="climbing")
+    state: Mapped[str] = mapped_column(String(16), default=LadderState.CLIMBING.value)
     waiting_after: Mapped[int | None] = mapped_column(Integer)  # the rung whose next waits
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -42,7 +63,7 @@ class LadderRecord:
     channel_id: str
     thread_ts: str | None
     message_ts: str
-    state: str  # climbing | waiting | done
+    state: LadderState
     waiting_after: int | None
 
 
@@ -66,8 +87,8 @@ class LadderStore(Database):
             if row is None:
                 return None
             return LadderRecord(
-                row.root_job_id, row.channel_id, row.thread_ts, row.message_ts, row.state,
-                row.waiting_after,
+                row.root_job_id, row.channel_id, row.thread_ts, row.message_ts,
+                LadderState(row.state), row.waiting_after,
             )  # fmt: skip
 
     def set_ladder_message(self, root_job_id: int, message_ts: str) -> None:
@@ -81,21 +102,28 @@ class LadderStore(Database):
     def move_ladder(
         self,
         root_job_id: int,
-        state: str,
+        state: LadderState,
         *,
         waiting_after: int | None = None,
-        expect: str | None = None,
+        expect: LadderState | None = None,
         expect_after: int | None = None,
     ) -> bool:
-        """Set the ladder's state; with `expect` only from that state (and, with
-        `expect_after`, waiting after that rung): False when another got there first."""
-        change = update(LadderRow).where(LadderRow.root_job_id == root_job_id)
+        """Move the ladder to `state` from a state the table allows it from; with `expect`
+        only from that state (and, with `expect_after`, waiting after that rung). False
+        when another got there first, or the ladder is where it may not move from."""
+        sources = ladder_sources(state)
+        if expect is not None and expect not in sources:
+            raise ValueError(f"a ladder cannot go from {expect} to {state}")
+        change = update(LadderRow).where(
+            LadderRow.root_job_id == root_job_id,
+            LadderRow.state.in_(sorted(s.value for s in sources)),
+        )
         if expect is not None:
-            change = change.where(LadderRow.state == expect)
+            change = change.where(LadderRow.state == expect.value)
         if expect_after is not None:
             change = change.where(LadderRow.waiting_after == expect_after)
         with self._write() as s:
             done = s.execute(
-                change.values(state=state, waiting_after=waiting_after, updated_at=_now())
+                change.values(state=state.value, waiting_after=waiting_after, updated_at=_now())
             )
         return getattr(done, "rowcount", 0) == 1

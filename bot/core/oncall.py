@@ -18,7 +18,7 @@ from bot.core.store import DIGEST_CHARS, Store
 from bot.errors import StoreError
 from bot.metrics import ANSWERS, FEEDBACK, TRIAGE_SECONDS
 from kb import Example, InputError, KBError, Triager, models_in_log
-from runners import SpecError, check_model
+from runners import RunResult, RunTriage, SpecError, check_model
 
 log = logging.getLogger("ascend_oncall")
 
@@ -137,6 +137,18 @@ class Oncall:
             return RunbookAnswer("", (), entries)
         found = self.triager.search(words, top=_RUNBOOK_TOP)
         return RunbookAnswer(words.strip(), tuple(found), entries)
+
+    def triage_run(self, result: RunResult, job_id: int | None = None) -> RunTriage | None:
+        """The runbook's answer for a run's first error: the one the run brought (the
+        doctor's, or its agent's), else read here. None when the run has no first error,
+        or the triage failed: a verdict without a runbook match beats no verdict."""
+        if result.triage is not None or result.first_error is None:
+            return result.triage
+        try:
+            return result.triaged(self.triager.triage)
+        except Exception:  # the index away, a bug: logged, and the verdict goes on
+            log.exception("triage of job %s failed", job_id if job_id is not None else "?")
+            return None
 
     def looks_like_error(self, text: str) -> bool:
         try:

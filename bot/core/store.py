@@ -1,7 +1,8 @@
 """The bot's records in the shared SQLAlchemy database: answers given, feedback, learned
-examples, and the jobs Slack deliveries start. A job is claimed by a key (the message, the
-command's trigger) before the ack, so a retry or a second delivery answers once; it stays
-`pending` until its answer is posted, so work a crash or restart cut short is done again.
+examples, and the Slack deliveries that need work (not runner jobs: those are the runners').
+A delivery is claimed by a key (the message, the command's trigger) before the ack, so a
+retry or a second delivery answers once; it stays `pending` until its answer is posted, so
+work a crash or restart cut short is done again.
 
 The schema is Alembic's (bot/migrations, its own version table, so the runners' tables can
 share the database). `open_store` brings the database up to date before anything else.
@@ -13,6 +14,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.errors import StoreError
-from runners import Database, connect, database, safe_url
+from runners import Database, connect, safe_url
+from runners import migrate as migrate_schema
 from runners import now as _now
 
 VERSION_TABLE = "bot_alembic_version"
@@ -85,21 +88,32 @@ class ExampleRow(Base):
     signature: Mapped[str | None] = mapped_column(Text)  # the root-cause line, if one was read
 
 
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands, as stored: pending until its answer is posted, then done or
+    failed; expired when it was too old to answer by the time a replica found it stalled."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
 class DeliveryRow(Base):
-    __tablename__ = "bot_jobs"
+    __tablename__ = "bot_jobs"  # its name from before deliveries were named so
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)
-    # pending | done | failed | expired
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 @dataclass(frozen=True)
-class Job:
+class Delivery:
+    """A Slack delivery that needs work: its kind and the JSON payload Slack sent."""
+
     key: str
     kind: str
     payload: dict[str, Any]
@@ -126,12 +140,12 @@ class LearnedExample:
 
 
 def migrate(engine: Engine) -> None:
-    database.migrate(engine, MIGRATIONS, VERSION_TABLE)
+    migrate_schema(engine, MIGRATIONS, VERSION_TABLE)
 
 
 class Store(Database):
-    def claim(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        """Record a job under its key; False when the key was claimed before (a repeat)."""
+    def claim_delivery(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
+        """Record a delivery under its key; False when the key was claimed before (a repeat)."""
         try:
             with self._write() as s:
                 s.add(DeliveryRow(key=key[:200], kind=kind, payload=json.dumps(payload)))
@@ -141,25 +155,29 @@ class Store(Database):
             raise StoreError(f"cannot record the request: {type(exc).__name__}") from exc
         return True
 
-    def finish(self, key: str, status: str = "done") -> None:
-        """Mark a job done or failed; its payload (a paste, a response URL) is dropped."""
+    def finish_delivery(self, key: str, status: DeliveryStatus = DeliveryStatus.DONE) -> None:
+        """Mark a delivery done or failed; its payload (a paste, a response URL) is dropped."""
         try:
             with self._write() as s:
                 s.execute(
                     update(DeliveryRow)
                     .where(DeliveryRow.key == key[:200])
-                    .values(status=status, updated_at=_now(), payload="{}")
+                    .values(status=status.value, updated_at=_now(), payload="{}")
                 )
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot mark job {key} {status}: {type(exc).__name__}") from exc
+            why = type(exc).__name__
+            raise StoreError(f"cannot mark delivery {key} {status}: {why}") from exc
 
     def touch(self, keys: list[str]) -> None:
-        """Jobs still being worked on here: not stalled, whatever their age."""
+        """Deliveries still being worked on here: not stalled, whatever their age."""
         if keys:
             with self._write() as s:
                 s.execute(
                     update(DeliveryRow)
-                    .where(DeliveryRow.key.in_(keys), DeliveryRow.status == "pending")
+                    .where(
+                        DeliveryRow.key.in_(keys),
+                        DeliveryRow.status == DeliveryStatus.PENDING.value,
+                    )
                     .values(updated_at=_now())
                 )
 
@@ -169,26 +187,26 @@ class Store(Database):
         within: timedelta = timedelta(minutes=30),
         max_attempts: int = 3,
         exclude: Collection[str] = (),
-    ) -> list[Job]:
-        """Pending jobs nobody has touched for `idle`: their worker died. Each is handed to
-        one caller only (a conditional update), so replicas never redo the same job twice."""
+    ) -> list[Delivery]:
+        """Pending deliveries nobody has touched for `idle`: their worker died. Each is handed
+        to one caller only (a conditional update), so replicas never redo one twice."""
         now = _now()
         with self._write() as s:  # too old to answer now: the asker has moved on
             s.execute(
                 update(DeliveryRow)
                 .where(
-                    DeliveryRow.status == "pending",
+                    DeliveryRow.status == DeliveryStatus.PENDING.value,
                     DeliveryRow.created_at <= now - within,
                     DeliveryRow.key.not_in(list(exclude)),
                 )
-                .values(status="expired", payload="{}", updated_at=now)
+                .values(status=DeliveryStatus.EXPIRED.value, payload="{}", updated_at=now)
             )
         with self._read() as s:
             rows = s.execute(
                 select(
                     DeliveryRow.key, DeliveryRow.kind, DeliveryRow.payload, DeliveryRow.updated_at
                 ).where(
-                    DeliveryRow.status == "pending",
+                    DeliveryRow.status == DeliveryStatus.PENDING.value,
                     DeliveryRow.updated_at < now - idle,
                     DeliveryRow.created_at > now - within,
                     DeliveryRow.attempts < max_attempts,
@@ -204,20 +222,20 @@ class Store(Database):
                     .where(
                         DeliveryRow.key == key,
                         DeliveryRow.updated_at == seen,
-                        DeliveryRow.status == "pending",
+                        DeliveryRow.status == DeliveryStatus.PENDING.value,
                     )
                     .values(updated_at=now, attempts=DeliveryRow.attempts + 1)
                 )
             if getattr(won, "rowcount", 0) == 1:
-                taken.append(Job(key, kind, json.loads(payload)))
+                taken.append(Delivery(key, kind, json.loads(payload)))
         return taken
 
-    def job_status(self, key: str) -> str | None:
+    def delivery_status(self, key: str) -> DeliveryStatus | None:
         with self._read() as s:
             status = s.scalar(select(DeliveryRow.status).where(DeliveryRow.key == key[:200]))
-            return None if status is None else str(status)
+            return None if status is None else DeliveryStatus(status)
 
-    def forget_jobs(self, older_than: timedelta = timedelta(days=2)) -> int:
+    def forget_deliveries(self, older_than: timedelta = timedelta(days=2)) -> int:
         with self._write() as s:
             gone = s.execute(
                 delete(DeliveryRow).where(DeliveryRow.created_at < _now() - older_than)

@@ -27,6 +27,27 @@ CONFIDENCE = "Confidence: {confidence} ({score:.2f})"
 ASKED_BY = "asked by {who}"
 ENTRY_ID = "entry `{id}`"
 
+# A runner job's verdict (bot.core.run_layout): the same words in Slack, `run`, `jobs show`
+# and the autopilot's ladder. `code` spans are markup: a plain renderer drops the backticks.
+RUNBOOK_HEADS = {
+    "match": "Runbook match",
+    "likely": "Likely runbook entry",
+    "no_match": "Closest runbook entry (weak)",
+}
+RUN_MATCH = "{heading}: {title}"
+RUN_MATCH_META = "{confidence}, " + ENTRY_ID
+READY_AFTER = "ready after {seconds:.1f} s"
+TIME_PER_PHASE = "time per phase: {phases}"
+RUN_EVIDENCE = "evidence: {markers}"
+LOST_VERDICT = "the agent stopped heartbeating"
+FIRST_ERROR = "First error"
+NOT_CLEAN = "Host not clean after the run: {left}"
+NEXT = "Next"
+LOG_TAIL = "Log tail"
+RUN_EAGER = "Run eager isolation"
+RUN_FALLBACK = "Run fallback {name}"
+RUN_AGAIN = "Run {playbook} again"
+
 HELPFUL = "Helpful"
 NOT_THIS = "Not this"
 PICK_ENTRY = "Pick the right entry"

@@ -1,5 +1,6 @@
 """A runner job for the shell (`ascend-oncall jobs list|show`): one JSON object, or lines
-and a table for people. The same facts the Slack status message and verdict give."""
+and a table for people. The same facts the Slack status message and verdict give: the
+verdict's lines are `bot.render.run_text`'s, drawn from `bot.core.run_layout`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from bot.core.run_layout import job_parts
+from bot.render.run_text import verdict_lines
 from runners import RunTriage, redact, redact_data
 
 if TYPE_CHECKING:  # the job store's names load SQLAlchemy: not for every CLI start
@@ -76,32 +79,31 @@ def job_json(
     return cleaned
 
 
-def job_lines(view: dict[str, Any]) -> list[str]:
-    """The same object as `job_json`, as lines for people."""
-    t = view["timings"]
+def job_lines(
+    job: Job,
+    started: datetime | None = None,
+    log: JobLog | None = None,
+    triage: RunTriage | None = None,
+) -> list[Text]:
+    """The same job as `job_json`, as lines for people: who and where, the verdict as the
+    Slack thread and `run` give it (bot.core.run_layout), then its times and its log."""
+    finished = job.updated_at if job.status.final else None
     lines = [
-        f"job {view['id']}: {view['status']} ({view['phase']})  {view['command']}",
-        f"agent: {view['agent'] or '-'}   asked by: {view['requested_by'] or '-'}",
+        Text(f"job {job.id}: {job.status.value} ({job.reached})  {redact(job.spec.describe())}"),
+        Text(f"agent: {job.agent or '-'}   asked by: {redact(job.requested_by or '-')}"),
     ]
-    if view["verdict"]:
-        lines.append(f"verdict: {view['verdict']}")
-    if view["first_error"]:
-        lines.append(f"first error: {view['first_error']['signature']}")
-    if match := view["runbook"]:
-        lines.append(f"runbook: {match['title']} ({match['confidence']}) [{match['entry_id']}]")
-        lines += [f"  {i}. {action}" for i, action in enumerate(match["actions"], 1)]
-    if nxt := view["next"]:
-        lines.append(f"next: {nxt['playbook']} {nxt.get('fallback') or ''}".rstrip())
-    when = [f"queued {t['created_at']}"]
-    when += [f"waited {t['queued_s']} s"] if t["queued_s"] is not None else []
-    when += [f"ran {t['run_s']} s"] if t["run_s"] is not None else []
-    when += [f"ready after {t['ready_s']:.1f} s"] if t["ready_s"] is not None else []
-    lines.append("timings: " + ", ".join(when))
-    if t["phases"]:
-        lines.append("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in t["phases"].items()))
-    if log := view["log"]:
-        cut = f", cut from {log['total_bytes']:,}" if log["cut"] else ""
-        lines.append(f"log: {log['bytes']:,} bytes{cut} (`ascend-oncall jobs log {view['id']}`)")
+    if job.result is not None or job.status.final:
+        lines += verdict_lines(job_parts(job, triage))
+    when = [f"queued {job.created_at.isoformat()}"]
+    if (waited := _seconds(job.created_at, started)) is not None:
+        when.append(f"waited {waited} s")
+    if (ran := _seconds(started, finished)) is not None:
+        when.append(f"ran {ran} s")
+    lines.append(Text("timings: " + ", ".join(when)))
+    if log is not None:
+        cut = f", cut from {log.total_bytes:,}" if log.cut else ""
+        size = len(log.text.encode())
+        lines.append(Text(f"log: {size:,} bytes{cut} (`ascend-oncall jobs log {job.id}`)"))
     return lines
 
 

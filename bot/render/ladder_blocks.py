@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.run_layout import runbook_part
 from bot.render.blocks import button, code, context, cut, escape, header, limit, section
 from bot.render.mrkdwn import mention
 from runners import Done, JobSpec, Rung, RunResult, dummy_weights, ladder_command, redact
@@ -110,9 +111,9 @@ def _rung(n: int, rung: RungView, base: JobSpec) -> str:
         signature = cut(redact(result.first_error.signature), _ERROR_CHARS)
         quoted = escape(signature).replace("`", "'")  # a backtick would end the code span
         lines.append(f"first error: `{quoted}`")
-    top = result.triage.top if result is not None and result.triage else None
-    if top is not None and result is not None and result.status != "passed":
-        lines.append(f"runbook: {escape(top.title)} ({escape(top.confidence)})")
+    match = runbook_part(result.triage) if result is not None else None
+    if match is not None and result is not None and result.status != "passed":
+        lines.append(f"{escape(match.title)} ({escape(match.text)})")
     return "\n".join(lines)
 
 
@@ -155,9 +156,10 @@ def _summary(view: LadderView, done: Done) -> list[Block]:
             )
         )
     last = view.rungs[-1].result if view.rungs else None
-    if done.outcome != "works" and last is not None and last.triage and (top := last.triage.top):
-        actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(top.actions[:4], 1))
-        blocks.append(section(f"*Runbook: {escape(top.title)}*\n{actions}"))
+    match = runbook_part(last.triage) if last is not None else None
+    if done.outcome != "works" and match is not None:
+        actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(match.lines[:4], 1))
+        blocks.append(section(f"*{escape(match.title)}* ({escape(match.text)})\n{actions}"))
     if done.ruled_out:
         blocks.append(context(escape("ruled out: " + "; ".join(done.ruled_out))[:2900]))
     return blocks

@@ -3,11 +3,11 @@ thread with the next step's buttons, the agents list, and the dispatch form."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.run_layout import RunPart, job_parts
 from bot.render.blocks import (
     RUN_FORM_ACTION,
     Block,
@@ -21,25 +21,15 @@ from bot.render.blocks import (
     section,
 )
 from bot.render.mrkdwn import mention
-from bot.render.run_answers import (
-    answers_heading,
-    check_table,
-    comparison_lines,
-    finding_lines,
-    reply_lines,
-)
-from bot.render.run_doctor import doctor_heading, doctor_lines
 from runners import (
     FALLBACKS,
     PLAYBOOKS,
     Agent,
     Job,
-    JobSpec,
-    NextStep,
     Phase,
-    RunResult,
     RunTriage,
     Status,
+    next_value,
     redact,
 )
 
@@ -57,7 +47,6 @@ MARK = {
     Status.BLOCKED: ":construction:",
     Status.LOST: ":ghost:",
 }
-LOG_LINES = 15
 _PHASES = frozenset(p.value for p in Phase)
 
 
@@ -126,87 +115,48 @@ def status_text(job: Job) -> str:
     return f"Job {job.id} {what}: {job.status.value} ({_phase(job.reached)})"
 
 
-def next_value(job_id: int, step: str) -> str:
-    return json.dumps({"job": job_id, "next": step})
-
-
-def _step_words(step: str) -> str:
-    if step == "eager":
-        return "Run eager isolation"
-    if step.startswith("fallback:"):
-        return f"Run fallback {step.split(':', 1)[1]}"
-    return f"Run {step} again"
-
-
-def next_steps(nxt: NextStep | None) -> list[str]:
-    if nxt is None:
-        return []
-    first = f"fallback:{nxt.fallback}" if nxt.playbook == "fallback" else nxt.playbook
-    more = [a if a == "eager" else f"fallback:{a}" for a in nxt.alternatives]
-    return [first, *[m for m in more if m != first]]
+def _part_blocks(part: RunPart, job_id: int) -> list[Block]:
+    if part.kind == "head":
+        mark = MARK.get(part.status, "") if part.status else ""
+        return [section(f"{mark} {escape(part.text)}")]
+    if part.kind == "facts":
+        return [context(*(escape(line) for line in part.lines))]
+    if part.kind in ("first_error", "doctor", "answers", "comparison", "log"):
+        body = "\n" + code(list(part.lines)) if part.lines else ""
+        return [section(f"*{escape(part.title)}*{body}")]
+    if part.kind == "checks":
+        return [section(code(list(part.lines)))]
+    if part.kind in ("findings", "notes"):
+        return [context(escape(line)) for line in part.lines]
+    if part.kind == "runbook":  # an agent's own triage is its word, not ours: escaped too
+        actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(part.lines[:4], 1))
+        return [section(f"*{escape(part.title)}* ({escape(part.text)})\n{actions}")]
+    if part.kind == "environment":
+        return [context(escape(part.text))]
+    if part.kind == "cleanup":
+        return [section(f":warning: {escape(part.text)}")]
+    buttons = [  # the next step: its reason, and a button per step (the first recommended)
+        button(words, RUN_ACTION, next_value(job_id, step), "primary" if i == 0 else None)
+        for i, (step, words) in enumerate(zip(part.steps[:4], part.lines, strict=False))
+    ]
+    return [
+        section(f"*{escape(part.title)}:* {escape(part.text)}"),
+        {"type": "actions", "elements": buttons},
+    ]
 
 
 def verdict_blocks(job: Job, triage: RunTriage | None) -> list[Block]:
-    """The verdict, posted once in the job's thread."""
-    result = job.result or RunResult(
-        playbook=job.spec.playbook, status=job.status.value, phase=job.reached
-    )
-    blocks: list[Block] = [
-        header(f"{job.status.value.upper()}: {job.spec.playbook} {job.spec.model}")
-    ]
-    verdict = result.verdict or (
-        "the agent stopped heartbeating" if job.status is Status.LOST else ""
-    )
-    blocks.append(section(f"{MARK.get(job.status, '')} {escape(verdict)}"))
-    facts = []
-    if result.ready_s is not None:
-        facts.append(f"ready after {result.ready_s:.1f} s")
-    timings = ", ".join(f"{escape(k)} {v:.1f} s" for k, v in result.timings.items() if v >= 0.05)
-    if timings:
-        facts.append(f"time per phase: {timings}")
-    if result.evidence:
-        facts.append(
-            "evidence: "
-            + "; ".join(f"{escape(k)}: `{escape(v)}`" for k, v in result.evidence.items())
-        )
-    if facts:
-        blocks.append(context(*facts))
-    if result.first_error:
-        blocks.append(section("*First error*\n" + code([redact(result.first_error.signature)])))
-    if heading := doctor_heading(result):
-        lines = [redact(ln) for ln in doctor_lines(result)]
-        blocks.append(section(f"*{escape(heading)}*" + ("\n" + code(lines) if lines else "")))
-    blocks += _answers(result)
-    if triage and (top := triage.top):
-        actions = "\n".join(f"{n}. {escape(a)}" for n, a in enumerate(top.actions[:4], 1))
-        blocks.append(  # an agent's own triage is its word, not ours: escaped like the rest
-            section(
-                f"*{triage.heading}: {escape(top.title)}* ({escape(top.confidence)}, "
-                f"entry `{escape(top.entry_id)}`)\n{actions}"
-            )
-        )
-    env = _environment(result.environment)
-    if env:
-        blocks.append(context(env))
-    if result.cleanup and result.cleanup != "clean":
-        blocks.append(section(f":warning: Host not clean after the run: {escape(result.cleanup)}"))
-    for note in result.notes[:5]:
-        blocks.append(context(escape(redact(note))))
-    tail = [redact(ln) for ln in (result.log_tail or list(job.log_tail))][-LOG_LINES:]
-    if tail and job.status is not Status.PASSED:
-        blocks.append(section("*Log tail*\n" + code(tail)))
-    steps = next_steps(result.next)
-    ladder = _ladder_button(job)
-    if ladder and not steps:
-        blocks.append({"type": "actions", "elements": [ladder]})
-    if steps and result.next is not None:
-        blocks.append(section(f"*Next:* {escape(result.next.reason)}"))
-        buttons = [
-            button(_step_words(s), RUN_ACTION, next_value(job.id, s), "primary" if i == 0 else None)
-            for i, s in enumerate(steps[:4])
-        ]
-        buttons += [ladder] if ladder else []
-        blocks.append({"type": "actions", "elements": buttons})
+    """The verdict, posted once in the job's thread: the parts of `job_parts`, then the
+    next step's buttons (and *Find a working config* under a failure a person ran)."""
+    blocks = [header(f"{job.status.value.upper()}: {job.spec.playbook} {job.spec.model}")]
+    for part in job_parts(job, triage):
+        blocks += _part_blocks(part, job.id)
+    if (ladder := _ladder_button(job)) is not None:
+        nxt = next((b for b in blocks if b["type"] == "actions"), None)
+        if nxt is None:
+            blocks.append({"type": "actions", "elements": [ladder]})
+        else:
+            nxt["elements"].append(ladder)
     return limit(blocks)
 
 
@@ -218,37 +168,6 @@ def _ladder_button(job: Job) -> Block | None:
     if job.status not in (Status.FAILED, Status.TIMEOUT):
         return None
     return button("Find a working config", RUN_ACTION, next_value(job.id, "autopilot"))
-
-
-def _answers(result: RunResult) -> list[Block]:
-    """The probes' prompts and replies in a code block (cut with a note), the answer
-    checks as a small table, and the findings (template mismatch, no chat template)."""
-    heading = answers_heading(result)
-    if heading is None:
-        return []
-    blocks = [section(f"*{escape(heading)}*\n" + code([redact(ln) for ln in reply_lines(result)]))]
-    blocks.append(section(code(check_table(result))))
-    blocks += [context(escape(redact(f))) for f in finding_lines(result)]
-    for headline, lines in comparison_lines(result):  # known-good, graph vs eager
-        body = f"*{escape(redact(headline))}*"
-        blocks.append(section(body + ("\n" + code([redact(ln) for ln in lines]) if lines else "")))
-    return blocks
-
-
-def _environment(env: dict[str, Any]) -> str:
-    parts = []
-    for name, info in (env.get("packages") or {}).items():
-        if info.get("version"):
-            where = f" (`{escape(str(info['path']))}`)" if info.get("path") else ""
-            parts.append(f"{escape(str(name))} {escape(str(info['version']))}{where}")
-    if env.get("vllm_cmd_version"):
-        parts.append(f"server `{escape(str(env['vllm_cmd_version']))}`")
-    if env.get("host"):
-        parts.append(f"host {escape(str(env['host']))}")
-    npu = (env.get("npu") or "").splitlines()
-    if npu:
-        parts.append("NPU: " + escape(" ".join(npu[:3])[:200]))
-    return " · ".join(parts)
 
 
 def agents_blocks(rows: Sequence[tuple[Agent, Job | None]], lease_s: float) -> list[Block]:
@@ -337,28 +256,3 @@ def dispatch_form(metadata: str, model: str = "") -> dict[str, Any]:
             ),
         ],
     }
-
-
-def form_values(view: dict[str, Any]) -> tuple[str, str]:
-    """(playbook, command text) from a submitted dispatch form, in /smoke's own syntax."""
-    state = view["state"]["values"]
-    playbook = state["playbook"]["playbook"]["selected_option"]["value"]
-    model = (state["model"]["model"].get("value") or "").strip()
-    args = (state["args"]["args"].get("value") or "").strip()
-    chosen = state["fallback"]["fallback"].get("selected_option")
-    words = [chosen["value"]] if playbook == "fallback" and chosen else []
-    return playbook, " ".join([*words, model, args]).strip()
-
-
-def spec_for(parent: JobSpec, step: str) -> JobSpec:
-    """The job a next-step button asks for: the parent's model, args and host."""
-    if step.startswith("fallback:"):
-        fallback = step.split(":", 1)[1]
-        return parent.model_copy(
-            update={"playbook": "fallback", "fallback": fallback, "record_golden": False}
-        )
-    if step == "eager":  # another config: its replies are not what was asked to be recorded
-        return parent.model_copy(
-            update={"playbook": "eager", "fallback": None, "record_golden": False}
-        )
-    return parent

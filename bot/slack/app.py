@@ -50,14 +50,14 @@ def _trigger(body: dict[str, Any]) -> str:
 
 
 class _Listeners:
-    """Each listener checks the request, claims its job, then acks: a request Slack has
+    """Each listener checks the request, claims its delivery, then acks: a request Slack has
     been told we got is always in the database first. The App runs them before it answers
     (process_before_response), so they stay this small; the work is Deliveries'."""
 
-    def __init__(self, settings: Settings, jobs: Deliveries) -> None:
+    def __init__(self, settings: Settings, deliveries: Deliveries) -> None:
         self.settings = settings
-        self.jobs = jobs
-        self.oncall = jobs.oncall
+        self.deliveries = deliveries
+        self.oncall = deliveries.oncall
 
     def only_allowed(
         self, body: dict[str, Any], context: BoltContext, next: Any
@@ -77,16 +77,16 @@ class _Listeners:
             return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
         if body.get("response_url"):  # a shortcut: tell the one who used it
             respond = Respond(response_url=body["response_url"])
-            self.jobs.soon(lambda: respond(text=text, response_type="ephemeral"))
+            self.deliveries.soon(lambda: respond(text=text, response_type="ephemeral"))
         event = body.get("event") or {}
         if event.get("type") == "app_mention" and place == "channel" and event.get("user"):
             where = {"channel": channel, "user": event["user"], "text": text}
-            self.jobs.soon(lambda: self.jobs.call("chat_postEphemeral", **where))
+            self.deliveries.soon(lambda: self.deliveries.call("chat_postEphemeral", **where))
         return BoltResponse(status=200, body="")
 
     def _start(self, ack: Ack, key: str, kind: str, body: dict[str, Any]) -> None:
         try:
-            self.jobs.start(key, kind, body)
+            self.deliveries.start(key, kind, body)
         except StoreError:
             log.exception("could not record a %s request", kind)
             ack(text=wording.FAILED, response_type="ephemeral")
@@ -108,7 +108,7 @@ class _Listeners:
         REQUESTS.labels(kind="mention").inc()
         if not event.get("bot_id"):
             key = f"triage:{event.get('channel')}:{event.get('ts')}"
-            self.jobs.start(key, "mention", {"event": event, "team_id": body.get("team_id")})
+            self.deliveries.start(key, "mention", {"event": event, "team_id": body.get("team_id")})
 
     def message(self, event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         """New messages in watched channels (and DMs to the bot) that may hold a log."""
@@ -124,7 +124,7 @@ class _Listeners:
             return  # the app_mention event answers this one (Slack sends none for DMs)
         REQUESTS.labels(kind="watched").inc()
         key = f"triage:{event.get('channel')}:{event.get('ts')}"
-        self.jobs.start(key, "watched", {"event": event, "team_id": body.get("team_id")})
+        self.deliveries.start(key, "watched", {"event": event, "team_id": body.get("team_id")})
 
     def shortcut(self, ack: Ack, body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="shortcut").inc()
@@ -138,7 +138,7 @@ class _Listeners:
         message = body.get("message")
         if notice.problem or message is None or body.get("container", {}).get("is_ephemeral"):
             text = blocks.escape(notice.text)
-            self.jobs.soon(
+            self.deliveries.soon(
                 lambda: respond(text=text, response_type="ephemeral", replace_original=False)
             )
             return
@@ -151,7 +151,7 @@ class _Listeners:
             "blocks": marked,
             "text": message.get("text", ""),
         }
-        self.jobs.soon(lambda: self.jobs.call("chat_update", **update))
+        self.deliveries.soon(lambda: self.deliveries.call("chat_update", **update))
 
     def not_this(self, ack: Ack, body: dict[str, Any]) -> None:
         REQUESTS.labels(kind="feedback").inc()
@@ -167,12 +167,14 @@ class _Listeners:
         view = blocks.picker(self.oncall.entries(), json.dumps(metadata))
         # The trigger id lives 3 s: open the modal now, on the quick pool.
         trigger = body["trigger_id"]
-        self.jobs.soon(lambda: self.jobs.call("views_open", trigger_id=trigger, view=view))
+        self.deliveries.soon(
+            lambda: self.deliveries.call("views_open", trigger_id=trigger, view=view)
+        )
 
     def pick(self, ack: Ack, body: dict[str, Any]) -> None:
         key = f"pick:{body['view'].get('id')}:{body['user']['id']}"
         try:
-            self.jobs.start(key, "pick", body)
+            self.deliveries.start(key, "pick", body)
         except StoreError:
             log.exception("could not record a feedback choice")
             ack(response_action="errors", errors={blocks.PICKER_BLOCK: wording.FAILED})
@@ -205,7 +207,7 @@ def check_token(settings: Settings, client: WebClient | None = None) -> str | No
 def connect_deliveries(
     settings: Settings, oncall: Oncall, client: WebClient | None = None
 ) -> Deliveries:
-    """The job runner, with a client whose token Slack has accepted (auth.test)."""
+    """The deliveries' worker, with a client whose token Slack has accepted (auth.test)."""
     client = client or web_client(settings)
     return Deliveries(settings, oncall, client, check_token(settings, client))
 
@@ -214,15 +216,15 @@ def build_app(
     settings: Settings,
     oncall: Oncall,
     client: WebClient | None = None,
-    jobs: Deliveries | None = None,
+    deliveries: Deliveries | None = None,
     dispatcher: Dispatcher | None = None,
 ) -> App:
     """The bolt App with every listener; it starts nothing (bot.slack.http and .socket do)."""
-    jobs = jobs or connect_deliveries(settings, oncall, client)
+    deliveries = deliveries or connect_deliveries(settings, oncall, client)
     secret = settings.slack_signing_secret
     try:
         app = App(
-            client=jobs.client,
+            client=deliveries.client,
             signing_secret=secret.get_secret_value() if secret else "",
             ignoring_self_events_enabled=True,
             raise_error_for_unhandled_request=False,
@@ -231,7 +233,7 @@ def build_app(
         )
     except SlackBoltError as exc:
         raise SlackSetupError(f"Slack refused the bot token (SLACK_BOT_TOKEN): {exc}") from exc
-    on = _Listeners(settings, jobs)
+    on = _Listeners(settings, deliveries)
     app.use(on.only_allowed)
     app.command("/triage")(on.triage_command)
     app.command("/runbook")(on.runbook_command)

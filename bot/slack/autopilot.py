@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 
-from bot.core.ladders import LadderStore
+from bot.core.ladders import LadderState, LadderStore
+from bot.core.run_layout import job_result
 from bot.render.ladder_blocks import (
     RUN_ACTION,
     STOP_ACTION,
@@ -53,7 +54,7 @@ class Ladders:
     def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
         self.dispatcher, self.settings = dispatcher, settings
         self.store = dispatcher.store
-        self.db = LadderStore(dispatcher.jobs.oncall.store.engine)
+        self.db = LadderStore(dispatcher.deliveries.oncall.store.engine)
         self._triaged: dict[int, RunTriage | None] = {}  # job id -> its runbook match
 
     def running(self, spec: JobSpec) -> Job | None:
@@ -88,9 +89,7 @@ class Ladders:
         ladder decides from it, as `run autopilot` does) and the reason it was chosen."""
         steps: list[Step] = []
         for rung in self.chain(job):
-            result = rung.result or RunResult(
-                playbook=rung.spec.playbook, status=rung.status.value, phase=rung.reached
-            )
+            result = job_result(rung)  # a rung with none yet: its status
             if result.triage is None and result.first_error is not None:
                 result = result.model_copy(update={"triage": self._triage(rung.id, result)})
             steps.append(Step(rung.spec, self._why(steps, rung.spec), result))
@@ -105,11 +104,8 @@ class Ladders:
 
     def _triage(self, job_id: int, result: RunResult) -> RunTriage | None:
         if job_id not in self._triaged:
-            try:
-                self._triaged[job_id] = result.triaged(self.dispatcher.jobs.oncall.triager.triage)
-            except Exception:  # the ladder goes on by the verdict's own next step
-                log.exception("triage of job %s failed", job_id)
-                self._triaged[job_id] = None
+            # None when it failed: the ladder goes on by the verdict's own next step
+            self._triaged[job_id] = self.dispatcher.deliveries.oncall.triage_run(result, job_id)
         return self._triaged[job_id]
 
     def next_rung(self, job: Job) -> Rung | Done:
@@ -141,11 +137,11 @@ class Ladders:
         root = self._root(job)
         self.db.claim_ladder(root.id, where.channel_id, where.reply_ts)  # one from before
         ladder = self.db.ladder(root.id)
-        if ladder is not None and ladder.state == "done":
+        if ladder is not None and ladder.state is LadderState.DONE:
             return  # stopped by a click while this rung ran
         decision = self.next_rung(job)
         if isinstance(decision, Rung) and self.settings.autopilot_approve == "each":
-            if self.db.move_ladder(root.id, "waiting", waiting_after=job.id):
+            if self.db.move_ladder(root.id, LadderState.WAITING, waiting_after=job.id):
                 self._show(job, root, waiting=decision)
             return
         if isinstance(decision, Rung):
@@ -156,7 +152,7 @@ class Ladders:
 
     def _end(self, job: Job, root: Job, done: Done | None) -> None:
         if done is not None:
-            self.db.move_ladder(root.id, "done")
+            self.db.move_ladder(root.id, LadderState.DONE)
             self._show(job, root, done=done)
 
     def _climb(
@@ -195,7 +191,7 @@ class Ladders:
             )
             return why
         if not self.db.move_ladder(
-            root.id, "climbing", expect="waiting", expect_after=job.id
+            root.id, LadderState.CLIMBING, expect=LadderState.WAITING, expect_after=job.id
         ):  # another click, or a Stop, came first
             return "This rung was answered already."
         if isinstance(decision, Rung):
@@ -210,10 +206,12 @@ class Ladders:
         if why is not None and user != job.requested_by:
             return why
         root = self._root(job)
-        if not self.db.move_ladder(root.id, "done", expect="waiting", expect_after=job.id):
+        if not self.db.move_ladder(
+            root.id, LadderState.DONE, expect=LadderState.WAITING, expect_after=job.id
+        ):
             return "This rung was answered already."
         steps = self.steps(job)
-        ruled = tuple(s.result.verdict for s in steps if s.result.status != "passed")
+        ruled = tuple(s.result.verdict for s in steps if s.result.status is not Status.PASSED)
         said = f"stopped before rung {len(steps) + 1}: Stop here was clicked"
         self._show(job, root, done=Done("stopped", said, None, ruled), stopped_by=user)
         return None
@@ -242,7 +240,7 @@ class Ladders:
         after = job.id if waiting is not None else None
         view = LadderView(root.id, _base(steps), rungs, done, waiting, after, stopped_by)
         blocks, text = ladder_blocks(view), ladder_text(view)
-        client = self.dispatcher.jobs.client
+        client = self.dispatcher.deliveries.client
         try:
             if ladder.message_ts:
                 client.chat_update(
@@ -275,7 +273,7 @@ def add_ladder_listeners(app: App, dispatcher: Dispatcher) -> None:
         after = int(json.loads(action["value"])["after"])
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         run = action["action_id"] == RUN_ACTION
-        dispatcher.jobs.soon(lambda: _answer(dispatcher, after, run, user, channel))
+        dispatcher.deliveries.soon(lambda: _answer(dispatcher, after, run, user, channel))
 
     app.action(RUN_ACTION)(clicked)
     app.action(STOP_ACTION)(clicked)
@@ -289,4 +287,4 @@ def _answer(dispatcher: Dispatcher, after: int, run: bool, user: str, channel: s
     ladders = Ladders(dispatcher, dispatcher.settings)
     said = (ladders.approve if run else ladders.stop)(job, user, channel)
     if said and channel:
-        dispatcher.jobs.call("chat_postEphemeral", channel=channel, user=user, text=said)
+        dispatcher.deliveries.call("chat_postEphemeral", channel=channel, user=user, text=said)

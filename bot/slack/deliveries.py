@@ -1,10 +1,10 @@
 """The work behind Slack requests, done after the ack on the bot's own worker threads.
 
-Every request that needs work becomes a job: a kind and the JSON payload Slack sent,
+Every request that needs work becomes a delivery: a kind and the JSON payload Slack sent,
 claimed in the store under a key (the message, or the command's trigger id) before the ack.
-A retry or second delivery of the same thing finds the key taken and is dropped. A job stays
-`pending` until its answer is posted, so one cut short by a crash is picked up again by
-`resume_stalled` (in this replica or another).
+A retry or second delivery of the same thing finds the key taken and is dropped. A delivery
+stays `pending` until its answer is posted, so one cut short by a crash is picked up again
+by `resume_stalled` (in this replica or another). (Runner jobs are another thing: runners.)
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core import wording
 from bot.core.answers import Answer, Notice, TriageAnswer
 from bot.core.oncall import Oncall
+from bot.core.store import DeliveryStatus
 from bot.errors import FileFetchError, StoreError
 from bot.metrics import DUPLICATES, SLACK_ERRORS
 from bot.render import blocks
@@ -37,7 +38,7 @@ log = logging.getLogger("ascend_oncall.slack")
 CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 _THREAD_PAGES = 5
 # Ordinary pastes read in well under a second, a 16 MB log in a few; past this the asker is
-# told to paste less, and the job thread is free for the next question.
+# told to paste less, and the worker thread is free for the next question.
 TRIAGE_LIMIT_S = 30.0
 
 
@@ -57,7 +58,7 @@ class Deliveries:
         self.triage_s = triage_s
         # Triage runs here, never on bolt's threads, so acks never queue behind it.
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="oncall-work")
-        # Reading a paste runs apart from the job that waits on it, with a time limit: a
+        # Reading a paste runs apart from the delivery that waits on it, with a time limit: a
         # thread cannot be stopped, so one over time finishes here unheard, and the bound
         # keeps such reads from piling up (later ones wait, and time out, in the queue).
         self.readers = ThreadPoolExecutor(settings.workers, thread_name_prefix="oncall-read")
@@ -67,12 +68,12 @@ class Deliveries:
         self._live_lock = threading.Lock()
 
     def start(self, key: str, kind: str, payload: dict[str, Any]) -> bool:
-        """Claim and queue a job; False (and nothing queued) when it was claimed before.
+        """Claim and queue a delivery; False (nothing queued) when it was claimed before.
 
         Raises StoreError when the database cannot take the claim: the caller says so.
         """
         payload = {k: v for k, v in payload.items() if k != "token"}  # Slack's legacy secret
-        if not self.oncall.store.claim(key, kind, payload):
+        if not self.oncall.store.claim_delivery(key, kind, payload):
             DUPLICATES.inc()
             return False
         self._queue(key, kind, payload)
@@ -94,16 +95,16 @@ class Deliveries:
             return sorted(self._live)
 
     def keep_alive(self) -> None:
-        """Tell other replicas (and ourselves after this) that our jobs are not stalled."""
+        """Tell other replicas (and ourselves after this) our deliveries are not stalled."""
         self.oncall.store.touch(self.live())
 
     def resume_stalled(self) -> int:
-        """Queue again the jobs whose worker died (a crash, a restart mid-answer)."""
-        jobs = self.oncall.store.stalled(exclude=set(self.live()))
-        for job in jobs:
-            log.warning("resuming %s job %s left unfinished", job.kind, job.key)
-            self._queue(job.key, job.kind, job.payload)
-        return len(jobs)
+        """Queue again the deliveries whose worker died (a crash, a restart mid-answer)."""
+        stalled = self.oncall.store.stalled(exclude=set(self.live()))
+        for delivery in stalled:
+            log.warning("resuming %s delivery %s left unfinished", delivery.kind, delivery.key)
+            self._queue(delivery.key, delivery.kind, delivery.payload)
+        return len(stalled)
 
     def close(self) -> None:
         """Stop taking work; what is queued stays pending in the database for the next start."""
@@ -118,29 +119,29 @@ class Deliveries:
 
     def run(self, key: str, kind: str, payload: dict[str, Any]) -> None:
         try:
-            if self.oncall.store.job_status(key) != "pending":
+            if self.oncall.store.delivery_status(key) is not DeliveryStatus.PENDING:
                 return  # finished elsewhere meanwhile
             try:
                 getattr(self, f"_{kind}")(payload)
-                status = "done"
+                status = DeliveryStatus.DONE
             except Exception:  # seen in the log and by the asker, never lost in a future
-                log.exception("%s job %s failed", kind, key)
-                status = "failed"
+                log.exception("%s delivery %s failed", kind, key)
+                status = DeliveryStatus.FAILED
                 self._say_failed(kind, payload)
             self._finish(key, status)
         finally:
             with self._live_lock:
                 self._live.discard(key)
 
-    def _finish(self, key: str, status: str) -> None:
+    def _finish(self, key: str, status: DeliveryStatus) -> None:
         for attempt in (1, 2, 3):
             try:
-                self.oncall.store.finish(key, status)
+                self.oncall.store.finish_delivery(key, status)
                 return
             except StoreError:
-                log.warning("could not mark job %s %s (attempt %d)", key, status, attempt)
+                log.warning("could not mark delivery %s %s (attempt %d)", key, status, attempt)
                 time.sleep(attempt)
-        log.error("job %s stays pending: it may be answered again", key)
+        log.error("delivery %s stays pending: it may be answered again", key)
 
     def _say_failed(self, kind: str, payload: dict[str, Any]) -> None:
         try:
@@ -155,9 +156,9 @@ class Deliveries:
                     text=wording.FAILED,
                 )
         except Exception:
-            log.exception("could not tell the asker that a %s job failed", kind)
+            log.exception("could not tell the asker that a %s delivery failed", kind)
 
-    # -- the kinds of job -------------------------------------------------------------------
+    # -- the kinds of delivery ---------------------------------------------------------------
 
     def _triage(self, body: dict[str, Any]) -> None:
         answer = self._read(

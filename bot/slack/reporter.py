@@ -16,10 +16,7 @@ from bot.slack.autopilot import Ladders
 from bot.slack.log_upload import LogUploads
 from bot.slack.runs import TRANSIENT, Dispatcher
 from bot.slack.threads import RunThread
-from runners import (
-    Job,
-    RunTriage,
-)
+from runners import Job
 
 log = logging.getLogger("ascend_oncall.runs")
 
@@ -34,9 +31,9 @@ class Reporter:
         # Slack allows about one chat.update a second: a busy start is shown in steps.
         self.min_update_s = 1.0
         self._updated: dict[int, float] = {}
-        self.store, self.jobs = dispatcher.store, dispatcher.jobs
+        self.store, self.deliveries = dispatcher.store, dispatcher.deliveries
         self.threads = dispatcher.threads
-        self.logs = LogUploads(self.threads, self.jobs.client, self.jobs.soon)
+        self.logs = LogUploads(self.threads, self.deliveries.client, self.deliveries.soon)
         self.ladders = Ladders(dispatcher, dispatcher.settings)
 
     def run(self, stop: threading.Event) -> None:
@@ -77,9 +74,8 @@ class Reporter:
             self.threads.release_notice(job)  # Slack was away: shown again next round
             return
         if job.status.final and self.threads.claim_verdict(job):
-            triage = job.result.triage if job.result else None
-            if triage is None and job.result and job.result.first_error:
-                triage = self._triage(job)
+            oncall = self.deliveries.oncall
+            triage = oncall.triage_run(job.result, job.id) if job.result else None
             posted = self._send(
                 "chat_postMessage",
                 channel=where.channel_id,
@@ -99,7 +95,7 @@ class Reporter:
         """False when Slack could not take it just now (worth another try); a refusal
         that will not change (a deleted message) is logged and counts as done."""
         try:
-            getattr(self.jobs.client, method)(**kwargs)
+            getattr(self.deliveries.client, method)(**kwargs)
         except SlackApiError as exc:
             SLACK_ERRORS.labels(method=method).inc()
             error = exc.response.get("error")
@@ -110,11 +106,3 @@ class Reporter:
             log.warning("%s failed: %s", method, exc)
             return False
         return True
-
-    def _triage(self, job: Job) -> RunTriage | None:
-        assert job.result is not None
-        try:
-            return job.result.triaged(self.jobs.oncall.triager.triage)
-        except Exception:  # a verdict without a runbook match beats no verdict
-            log.exception("triage of job %s failed", job.id)
-            return None

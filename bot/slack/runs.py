@@ -32,6 +32,7 @@ from runners import (
     Playbook,
     SpecError,
     check_spec,
+    next_spec,
     parse_command,
     usage,
 )
@@ -53,8 +54,8 @@ NOBODY = (
 class Dispatcher:
     """Checks who asks, records the attempt, queues the job, posts its status message."""
 
-    def __init__(self, settings: Settings, store: JobStore, jobs: Deliveries) -> None:
-        self.settings, self.store, self.jobs = settings, store, jobs
+    def __init__(self, settings: Settings, store: JobStore, deliveries: Deliveries) -> None:
+        self.settings, self.store, self.deliveries = settings, store, deliveries
         self.threads = RunThreads(store)  # where each job is in Slack, and what it showed
         self._groups: dict[str, tuple[float, set[str]]] = {}
 
@@ -63,7 +64,7 @@ class Dispatcher:
             at, members = self._groups.get(group, (0.0, set()))
             if time.monotonic() - at > GROUPS_TTL_S:
                 try:
-                    reply = self.jobs.client.usergroups_users_list(usergroup=group)
+                    reply = self.deliveries.client.usergroups_users_list(usergroup=group)
                     members = set(reply.get("users") or [])
                 except SlackApiError as exc:
                     SLACK_ERRORS.labels(method="usergroups.users.list").inc()
@@ -166,7 +167,7 @@ class Dispatcher:
         )
         where = self.threads.claim_post(job)
         if where is not None:
-            self.jobs.soon(lambda: self.post_status(job, where, response_url))
+            self.deliveries.soon(lambda: self.post_status(job, where, response_url))
         return job, ""
 
     def post_status(self, job: Job, where: RunThread, response_url: str | None = None) -> None:
@@ -174,7 +175,7 @@ class Dispatcher:
         Where the bot cannot post, the job is cancelled (nobody would see its verdict) and
         the asker is told how to invite the bot."""
         try:
-            sent = self.jobs.client.chat_postMessage(
+            sent = self.deliveries.client.chat_postMessage(
                 channel=where.channel_id,
                 thread_ts=where.thread_ts,
                 blocks=run_blocks.status_blocks(job),
@@ -194,10 +195,21 @@ class Dispatcher:
             Ladders(self, self.settings).open(job, where.channel_id, where.reply_ts or sent["ts"])
 
 
+def form_values(view: dict[str, Any]) -> tuple[str, str]:
+    """(playbook, command text) from a submitted dispatch form, in /smoke's own syntax."""
+    state = view["state"]["values"]
+    playbook = state["playbook"]["playbook"]["selected_option"]["value"]
+    model = (state["model"]["model"].get("value") or "").strip()
+    args = (state["args"]["args"].get("value") or "").strip()
+    chosen = state["fallback"]["fallback"].get("selected_option")
+    words = [chosen["value"]] if playbook == "fallback" and chosen else []
+    return playbook, " ".join([*words, model, args]).strip()
+
+
 class RunListeners:
     def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
         self.settings, self.dispatcher = settings, dispatcher
-        self.store, self.jobs = dispatcher.store, dispatcher.jobs
+        self.store, self.deliveries = dispatcher.store, dispatcher.deliveries
 
     def command(self, ack: Ack, body: dict[str, Any]) -> None:
         name = body["command"].lstrip("/")
@@ -267,7 +279,7 @@ class RunListeners:
                 return
             spec = decision.spec
         else:
-            spec = run_blocks.spec_for(parent.spec, str(value["next"]))
+            spec = next_spec(parent.spec, str(value["next"]))
         job, why = self.dispatcher.dispatch(
             spec,
             user=body["user"]["id"],
@@ -316,11 +328,13 @@ class RunListeners:
             model = ""
         view = run_blocks.dispatch_form(metadata, model)
         trigger = body["trigger_id"]
-        self.jobs.soon(lambda: self.jobs.call("views_open", trigger_id=trigger, view=view))
+        self.deliveries.soon(
+            lambda: self.deliveries.call("views_open", trigger_id=trigger, view=view)
+        )
 
     def submit_form(self, ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
-        playbook, text = run_blocks.form_values(view)
+        playbook, text = form_values(view)
         meta = json.loads(view.get("private_metadata") or "{}")
         job, why = self.dispatcher.dispatch(
             (playbook, text),  # type: ignore[arg-type]
@@ -339,9 +353,8 @@ class RunListeners:
         channel = (body.get("channel") or {}).get("id")
         user = body["user"]["id"]
         if channel:
-            self.jobs.soon(
-                lambda: self.jobs.call("chat_postEphemeral", channel=channel, user=user, text=text)
-            )
+            said = {"channel": channel, "user": user, "text": text}
+            self.deliveries.soon(lambda: self.deliveries.call("chat_postEphemeral", **said))
 
 
 def add_run_listeners(app: App, settings: Settings, dispatcher: Dispatcher) -> None:

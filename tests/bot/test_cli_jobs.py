@@ -152,7 +152,9 @@ def test_show_gives_spec_status_phase_verdict_runbook_match_and_timings(store: J
 
     code, out, _ = jobs("show", str(job_id))
     assert code == 0
-    assert "failed (starting)" in out and "ACL graph capture fails (507903) (high)" in out
+    assert "failed (starting)" in out
+    match = "Runbook match: ACL graph capture fails (507903) (high, entry acl-graph-capture"
+    assert match in out and "1. Prefer `HCCL_OP_EXPANSION_MODE=AIV`" in out
     assert f"ascend-oncall jobs log {job_id}" in out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.ladders import LadderStore
+from bot.core.ladders import LADDER_MOVES, LadderState, LadderStore
 from bot.core.store import open_store
 from tests.databases import KINDS, database
 
@@ -36,9 +36,30 @@ def test_one_caller_posts_the_ladder_message(ladders: LadderStore) -> None:
 
 def test_an_approval_is_answered_once(ladders: LadderStore) -> None:
     ladders.claim_ladder(7, "C0TEAM", None)
-    assert ladders.move_ladder(7, "waiting", waiting_after=3)
-    assert not ladders.move_ladder(7, "climbing", expect="waiting", expect_after=2), "stale"
-    assert ladders.move_ladder(7, "climbing", expect="waiting", expect_after=3)
-    assert not ladders.move_ladder(7, "done", expect="waiting", expect_after=3), "a second click"
+    climbing, waiting, done = LadderState.CLIMBING, LadderState.WAITING, LadderState.DONE
+    assert ladders.move_ladder(7, waiting, waiting_after=3)
+    assert not ladders.move_ladder(7, climbing, expect=waiting, expect_after=2), "stale"
+    assert ladders.move_ladder(7, climbing, expect=waiting, expect_after=3)
+    assert not ladders.move_ladder(7, done, expect=waiting, expect_after=3), "a second click"
     state = ladders.ladder(7)
     assert state is not None and (state.state, state.waiting_after) == ("climbing", None)
+
+
+def test_a_ladder_moves_only_as_the_table_allows(ladders: LadderStore) -> None:
+    """Every move from every state: made when the table lists it, refused (False) when
+    not, so a ladder that is done stays done whoever moves it later."""
+    for n, (start, new) in enumerate(
+        (s, t) for s in LadderState for t in LadderState if s is not LadderState.DONE
+    ):
+        ladders.claim_ladder(n, "C0TEAM", None)  # climbing
+        if start is LadderState.WAITING:
+            assert ladders.move_ladder(n, LadderState.WAITING, waiting_after=1)
+        assert ladders.move_ladder(n, new) is (new in LADDER_MOVES[start]), (start, new)
+        now = ladders.ladder(n)
+        assert now is not None and now.state is (new if new in LADDER_MOVES[start] else start)
+    ladders.claim_ladder(99, "C0TEAM", None)
+    assert ladders.move_ladder(99, LadderState.DONE)
+    for new in LadderState:
+        assert not ladders.move_ladder(99, new), f"done, then {new}"
+    with pytest.raises(ValueError, match="from done to climbing"):
+        ladders.move_ladder(99, LadderState.CLIMBING, expect=LadderState.DONE)

@@ -109,7 +109,9 @@ def _finished_with_log(runs: Runs, text: bytes) -> int:
     agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
     runs.store.lease(agent)
     runs.store.put_log(agent, job.id, text, len(text))
-    runs.store.finish(agent, job.id, RunResult(playbook="smoke", status="failed", phase="x"))
+    runs.store.finish(
+        agent, job.id, RunResult(playbook="smoke", status="failed", phase="text smoke")
+    )
     return job.id
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.render.run_answers import answers_heading, check_table, reply_lines
+from bot.core.run_answers import answers_heading, check_table, reply_lines
 from bot.render.run_blocks import verdict_blocks
 from runners import JobSpec, Phase, RunResult, Status
 from runners.answers import CheckOutcome, ProbeAnswer, judge

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.render.run_answers import answers_heading, comparison_lines
-from bot.render.run_blocks import spec_for, verdict_blocks
-from runners import FileBook, JobSpec, settle_replies
+from bot.core.run_answers import answers_heading, comparison_lines
+from bot.render.run_blocks import verdict_blocks
+from runners import FileBook, JobSpec, next_spec, settle_replies
 from runners.comparisons import GRAPH_DIFFERS
 from tests.bot.test_run_answers import job_of
 from tests.runners.test_golden import CLEAN, run_of, spec
@@ -45,8 +45,8 @@ def test_the_terminal_says_what_changed_since_the_known_good_run(tmp_path: Path)
 
 def test_a_next_step_button_does_not_record_known_good_replies() -> None:
     parent = JobSpec(playbook="smoke", model="org/m", record_golden=True)
-    assert not spec_for(parent, "eager").record_golden
-    assert not spec_for(parent, "fallback:hccl-aiv").record_golden
+    assert not next_spec(parent, "eager").record_golden
+    assert not next_spec(parent, "fallback:hccl-aiv").record_golden
 
 
 def test_a_dummy_weights_run_whose_replies_moved_on_the_same_config_is_headed_failed(

@@ -42,9 +42,9 @@ def _texts(blocks: list[dict[str, Any]]) -> str:
 
 def _wait_done(oncall: Oncall, key: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while oncall.store.job_status(key) == "pending" and time.monotonic() < deadline:
+    while oncall.store.delivery_status(key) == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert oncall.store.job_status(key) == "done"
+    assert oncall.store.delivery_status(key) == "done"
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
@@ -366,22 +366,22 @@ def test_work_cut_short_by_a_restart_is_done_again(
     fake_slack: FakeSlack, oncall: Oncall, settings: Settings
 ) -> None:
     body = dict(parse_qsl(p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1")))
-    # What a bot killed between its ack and its answer leaves behind: a pending job.
+    # What a bot killed between its ack and its answer leaves behind: a pending delivery.
     key = f"command:{body['trigger_id']}"
-    assert oncall.store.claim(key, "triage", body)
-    jobs = connect_deliveries(settings, oncall)
-    assert jobs.resume_stalled() == 0  # not idle long enough: its worker may be alive
+    assert oncall.store.claim_delivery(key, "triage", body)
+    deliveries = connect_deliveries(settings, oncall)
+    assert deliveries.resume_stalled() == 0  # not idle long enough: its worker may be alive
     with oncall.store.engine.begin() as c:
         c.execute(update(DeliveryRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
-    assert jobs.resume_stalled() == 1
+    assert deliveries.resume_stalled() == 1
     post = fake_slack.wait_for("chat.postMessage")[0].args
     assert MLA_TITLE in _texts(post["blocks"])
     fake_slack.quiet_for(0.5)
-    assert oncall.store.job_status(key) == "done"
-    assert jobs.resume_stalled() == 0
+    assert oncall.store.delivery_status(key) == "done"
+    assert deliveries.resume_stalled() == 0
 
 
-def test_a_failed_job_tells_the_asker(
+def test_a_failed_delivery_tells_the_asker(
     app: App, fake_slack: FakeSlack, oncall: Oncall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: Any, **__: Any) -> Any:
@@ -447,7 +447,7 @@ def test_shortcut_outside_the_allowed_channels_says_so(
     assert fake_slack.of("chat.postMessage") == []
 
 
-def test_stored_jobs_keep_no_slack_verification_token(
+def test_stored_deliveries_keep_no_slack_verification_token(
     app: App, fake_slack: FakeSlack, oncall: Oncall
 ) -> None:
     dispatch(app, p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1"), FORM)
@@ -457,10 +457,10 @@ def test_stored_jobs_keep_no_slack_verification_token(
     assert payloads and all('"token"' not in payload for payload in payloads)
 
 
-def test_a_slow_job_still_running_is_never_resumed(
+def test_a_slow_delivery_still_running_is_never_resumed(
     fake_slack: FakeSlack, oncall: Oncall, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jobs = connect_deliveries(settings, oncall)
+    deliveries = connect_deliveries(settings, oncall)
     release = threading.Event()
     real_triage = oncall.triage
 
@@ -471,13 +471,13 @@ def test_a_slow_job_still_running_is_never_resumed(
     monkeypatch.setattr(oncall, "triage", stuck)
     body = dict(parse_qsl(p.slash("/triage", FIA_LINE, f"{fake_slack.url}/respond/1")))
     key = f"command:{body['trigger_id']}"
-    assert jobs.start(key, "triage", body)
+    assert deliveries.start(key, "triage", body)
     with oncall.store.engine.begin() as c:  # it has been running for two minutes
         c.execute(update(DeliveryRow).values(updated_at=datetime.now(UTC) - timedelta(minutes=2)))
-    assert jobs.resume_stalled() == 0  # this process is still on it
+    assert deliveries.resume_stalled() == 0  # this process is still on it
     stop = threading.Event()
-    keeper = threading.Thread(target=housekeeping, args=(jobs, stop, 0.05))
-    keeper.start()  # what `serve` runs: it tells the database the job is alive
+    keeper = threading.Thread(target=housekeeping, args=(deliveries, stop, 0.05))
+    keeper.start()  # what `serve` runs: it tells the database the delivery is alive
     time.sleep(0.3)
     stop.set()
     keeper.join(5)
@@ -487,7 +487,7 @@ def test_a_slow_job_still_running_is_never_resumed(
     fake_slack.wait_for("chat.postMessage")
     fake_slack.quiet_for(1.0)
     assert len(fake_slack.of("chat.postMessage")) == 1
-    assert oncall.store.job_status(key) == "done"
+    assert oncall.store.delivery_status(key) == "done"
 
 
 def test_a_dm_that_mentions_the_bot_is_answered(app: App, fake_slack: FakeSlack) -> None:
@@ -510,7 +510,7 @@ def test_a_mention_outside_the_allowed_channels_is_told_so(
     assert fake_slack.of("chat.postMessage") == []
 
 
-def test_a_failed_dm_job_tells_the_asker(
+def test_a_failed_dm_delivery_tells_the_asker(
     app: App, fake_slack: FakeSlack, oncall: Oncall, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: Any, **__: Any) -> Any:

@@ -71,9 +71,11 @@ class Runs:
     def __init__(self, settings: Settings, oncall: Oncall, tmp: Path) -> None:
         self.tmp = tmp
         self.store: JobStore = open_jobs(settings.database_url, settings.lease_s)
-        self.jobs = connect_deliveries(settings, oncall)
-        self.dispatcher = Dispatcher(settings, self.store, self.jobs)
-        self.app: App = build_app(settings, oncall, jobs=self.jobs, dispatcher=self.dispatcher)
+        self.deliveries = connect_deliveries(settings, oncall)
+        self.dispatcher = Dispatcher(settings, self.store, self.deliveries)
+        self.app: App = build_app(
+            settings, oncall, deliveries=self.deliveries, dispatcher=self.dispatcher
+        )
         sock = listen("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(coordinator_app(self.store), log_level="warning", lifespan="on")
@@ -112,7 +114,7 @@ class Runs:
                 self.agent.wait()
         self.stop.set()
         self.server.should_exit = True
-        self.jobs.close()
+        self.deliveries.close()
 
 
 @pytest.fixture
@@ -428,7 +430,9 @@ def test_a_verdict_slack_could_not_take_is_posted_on_the_next_round(
     job = _in_slack(runs, "1700000000.000100")
     agent = runs.store.register(runs.store.agent_for(runs.store.add_agent("npu")), (), "h", "1", 1)
     runs.store.lease(agent)
-    runs.store.finish(agent, job.id, RunResult(playbook="smoke", status="failed", phase="x"))
+    runs.store.finish(
+        agent, job.id, RunResult(playbook="smoke", status="failed", phase="text smoke")
+    )
     reporter = Reporter(runs.dispatcher)
     fake_slack.failing["chat.postMessage"] = 1
     reporter.once()

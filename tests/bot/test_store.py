@@ -12,8 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from bot.core.store import Job, Store, open_store
+from bot.core.store import Delivery, DeliveryStatus, Store, open_store
 from bot.errors import StoreError
 from tests.databases import KINDS, database
 
@@ -39,7 +40,7 @@ def test_a_delivery_is_claimed_once_even_by_racing_threads(store: Store) -> None
     lock = threading.Lock()
 
     def claim() -> None:
-        won = store.claim("triage:C1:1700000000.1", "mention", {"event": {}})
+        won = store.claim_delivery("triage:C1:1700000000.1", "mention", {"event": {}})
         with lock:
             wins.append(won)
 
@@ -87,18 +88,22 @@ def test_an_unreachable_database_names_it_without_the_password() -> None:
     assert "s3cret" not in str(caught.value)
 
 
-def test_a_stalled_job_is_handed_out_once_and_a_finished_one_never(store: Store) -> None:
-    store.claim("a", "triage", {"text": "x"})
-    store.claim("b", "triage", {"text": "y"})
-    store.finish("b")
-    assert store.stalled(idle=timedelta(0)) == [Job("a", "triage", {"text": "x"})]
+def test_a_stalled_delivery_is_handed_out_once_and_a_finished_one_never(store: Store) -> None:
+    store.claim_delivery("a", "triage", {"text": "x"})
+    store.claim_delivery("b", "triage", {"text": "y"})
+    store.finish_delivery("b")
+    assert store.stalled(idle=timedelta(0)) == [Delivery("a", "triage", {"text": "x"})]
     assert store.stalled(idle=timedelta(seconds=60)) == []  # just handed out: not idle
     assert [j.key for j in store.stalled(idle=timedelta(0))] == ["a"]
     assert store.stalled(idle=timedelta(0)) == []  # three attempts: given up
-    assert store.job_status("b") == "done"
+    assert store.delivery_status("b") is DeliveryStatus.DONE
+    store.finish_delivery("a", DeliveryStatus.FAILED)
+    with store.engine.connect() as c:  # stored as the strings they always were
+        stored = {k: v for k, v in c.execute(text("SELECT key, status FROM bot_jobs"))}
+    assert stored == {"a": "failed", "b": "done"}
 
 
-def test_old_jobs_are_forgotten(store: Store) -> None:
-    store.claim("old", "triage", {})
-    assert store.forget_jobs(older_than=timedelta(0)) == 1
-    assert store.claim("old", "triage", {})  # the key can be used again
+def test_old_deliveries_are_forgotten(store: Store) -> None:
+    store.claim_delivery("old", "triage", {})
+    assert store.forget_deliveries(older_than=timedelta(0)) == 1
+    assert store.claim_delivery("old", "triage", {})  # the key can be used again

@@ -76,7 +76,9 @@ def test_a_verdict_is_shown_once(threads: RunThreads) -> None:
     store = threads.jobs
     job_id = _posted(threads, thread="1699999999.000001")
     agent = store.agent_for(_leased(store, job_id))
-    done = store.finish(agent, job_id, RunResult(playbook="smoke", status="passed", phase="x"))
+    done = store.finish(
+        agent, job_id, RunResult(playbook="smoke", status="passed", phase="text smoke")
+    )
     assert [threads.claim_verdict(done), threads.claim_verdict(done)] == [True, False]
     threads.release_verdict(done)
     assert threads.claim_verdict(done)
@@ -90,7 +92,9 @@ def test_the_upload_is_offered_after_the_verdict_and_claimed_once(threads: RunTh
     agent = store.agent_for(_leased(store, job_id))
     assert store.put_log(agent, job_id, b"INFO ready\n", 11)
     assert threads.logs_to_post(60) == [], "not before its verdict is in chat"
-    job = store.finish(agent, job_id, RunResult(playbook="smoke", status="failed", phase="x"))
+    job = store.finish(
+        agent, job_id, RunResult(playbook="smoke", status="failed", phase="text smoke")
+    )
     assert threads.claim_verdict(job)
     assert threads.logs_to_post(60) == [job_id]
 
@@ -115,7 +119,9 @@ def test_a_log_chat_refuses_for_good_is_given_up(threads: RunThreads) -> None:
     job_id = _posted(threads)
     agent = store.agent_for(_leased(store, job_id))
     store.put_log(agent, job_id, b"log\n", 4)
-    job = store.finish(agent, job_id, RunResult(playbook="smoke", status="passed", phase="x"))
+    job = store.finish(
+        agent, job_id, RunResult(playbook="smoke", status="passed", phase="text smoke")
+    )
     threads.claim_verdict(job)
     assert store.claim_log_upload(job_id, retry_after_s=0) is not None
     store.log_given_up(job_id)

@@ -20,13 +20,12 @@ WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
 # 297 real logs (50 more, collected blind to the engine and split by thread, made held-out
-# top-1 fall from 76.2 to 70.4 %: harder cases, not a worse engine; reading inline-code
-# lines, bare `Exception:` and `logger.name LEVEL` lines then gave one clear case more and
-# one negative less): real heldout 74.1 / 86.3 / 91.7 %, dev 71.4 / 76.2 / 84.2 %,
-# tune 92.6 / 91.5 / 92.3 % (the bar for held-out real logs is 80 / 92 / 80:
-# top-1 and top-3 are not reached).
+# top-1 fall from 76.2 to 70.4 %: harder cases, not a worse engine; the reader rules for
+# the shapes real pastes have then gave 74.1): real heldout 74.1 / 86.3 / 93.3 %,
+# dev 71.4 / 76.2 / 84.2 %, tune 92.6 / 91.5 / 92.3 % (the bar for held-out real
+# logs is 80 / 92 / 80: top-1 and top-3 are not reached).
 REAL_BARS = {
-    HELD_OUT: (0.74, 0.86, 0.91),
+    HELD_OUT: (0.74, 0.86, 0.93),
     "dev": (0.71, 0.76, 0.84),
     "tune": (0.92, 0.91, 0.92),
 }

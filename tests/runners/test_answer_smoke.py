@@ -210,7 +210,7 @@ def test_run_cli_prints_the_replies_the_check_table_and_the_quality_entry(tmp_pa
     assert out.returncode == 1, out.stderr
     text = out.stdout
     assert "FAILED  failed: output quality" in text
-    assert "runbook match: API reachable but output quality odd" in text
+    assert "Runbook match: API reachable but output quality odd (" in text
     assert "Answer checks: failed" in text
     assert "echo via /v1/chat/completions: Repeat exactly" in text
     assert "'<|im_start|>assistant\\nParis<|im_end|><|endoftext|>'" in text

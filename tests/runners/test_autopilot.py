@@ -100,6 +100,20 @@ def test_a_load_format_the_user_chose_is_kept(runner_config: RunnerConfig) -> No
     assert [a for s in ladder.steps for a in s.spec.args].count("dummy") == 0
 
 
+def test_a_ladder_the_user_runs_on_dummy_weights_says_so_and_confirms_nothing(
+    runner_config: RunnerConfig,
+) -> None:
+    from bot.cli.autopilot import summary
+
+    base = JobSpec(playbook="smoke", model="fake/capture-507903", args=("--load-format", "dummy"))
+    ladder = run_ladder(base, runner_config)
+    assert weights(ladder) == ["dummy", "dummy"] and ladder.done.confirmed is None
+    assert ladder.done.outcome == "works"
+    assert "dummy weights: every rung, as asked (--load-format dummy): no confirm" in summary(
+        ladder
+    )
+
+
 def test_a_graph_only_failure_tries_to_keep_graph_mode_then_settles_for_eager(
     runner_config: RunnerConfig,
 ) -> None:
@@ -193,7 +207,7 @@ def test_run_autopilot_says_no_relaunch_helps_with_the_runbook_entry(tmp_path: P
     assert out.returncode == 1, out.stderr
     assert "autopilot: NO_CONFIG" in out.stdout and "code problem" in out.stdout
     assert "first error:" in out.stdout and "561002" in out.stdout
-    assert "runbook: MLA attention runtime failures after ready" in out.stdout
+    assert "Runbook match: MLA attention runtime failures after ready (" in out.stdout
     assert "rung 2: eager" in out.stderr, "the ladder is printed live"
 
 
@@ -263,3 +277,6 @@ def test_run_autopilot_probe_max_len_reports_the_longest_length(tmp_path: Path) 
     body = json.loads(out.stdout)
     assert body["status"] == "works" and body["max_model_len"] == 2048
     assert "--max-model-len 2048" in body["works"]["command"]
+    # ... with the memory that length left the KV cache, as the server said it.
+    assert "Available KV cache memory:" in body["kv_cache"]
+    assert body["kv_cache"] in body["why"]

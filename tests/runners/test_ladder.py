@@ -22,7 +22,7 @@ def failed(
     return RunResult(
         playbook="smoke",
         status="failed",
-        phase="startup",
+        phase="starting",
         stage=stage,
         verdict="failed: something",
         next=next_step,
@@ -81,6 +81,16 @@ def test_a_load_format_the_user_set_is_never_changed() -> None:
     assert nxt.spec.args == ("--load-format", "safetensors")
     done = plan(base, [Step(base, "", failed(CAPTURE)), Step(nxt.spec, "", passed())])
     assert isinstance(done, Done) and done.outcome == "works" and done.confirmed is None
+
+
+def test_a_user_who_runs_on_dummy_weights_gets_no_confirm_on_real_ones() -> None:
+    """Their folder may hold no weights at all (a config-only checkpoint)."""
+    base = BASE.model_copy(update={"args": ("--load-format", "dummy")})
+    nxt = rung(plan(base, [Step(base, "", failed(CAPTURE))]))
+    assert nxt.spec.args == ("--load-format", "dummy")
+    done = plan(base, [Step(base, "", failed(CAPTURE)), Step(nxt.spec, "", passed())])
+    assert isinstance(done, Done) and done.outcome == "works" and done.confirmed is None
+    assert done.best is not None and dummy(done.best.spec)
 
 
 def test_one_relaunch_is_not_enough_for_a_cheap_rung_and_its_confirm() -> None:

@@ -43,6 +43,9 @@ def test_healthy_graph_mode_start_passes_with_its_phases_and_evidence(
     assert result.smoke["text"] and result.smoke["text"]["ok"]
     assert result.smoke["text"]["content"].strip()
     assert "Graph capturing finished" in result.evidence["graph"]
+    # The memory the KV cache got, as the server said it: the room this length leaves.
+    assert re.search(r"Available KV cache memory: [\d.]+ GiB", result.evidence["kv_cache"])
+    assert re.search(r"KV cache size: [\d,]+ tokens", result.evidence["kv_cache"])
     assert "capturing graphs" in result.notes[-1] and "loading" in result.notes[-1]
     assert result.first_error is None and result.next is None
     assert set(result.timings) >= {"preflight", "starting", "ready", "text smoke"}

@@ -126,9 +126,11 @@ def test_verdicts_follow_the_state_machine_and_repeat_harmlessly(store: JobStore
     job = store.submit(spec())
     store.lease(me)
     with pytest.raises(CoordinatorError, match="not leased to other"):
-        store.finish(other, job.id, RunResult(playbook="smoke", status="passed", phase="x"))
+        store.finish(
+            other, job.id, RunResult(playbook="smoke", status="passed", phase="text smoke")
+        )
     with pytest.raises(InvalidTransition):
-        store.finish(me, job.id, RunResult(playbook="smoke", status="queued", phase="x"))
+        store.finish(me, job.id, RunResult(playbook="smoke", status="queued", phase="text smoke"))
     result = RunResult(playbook="smoke", status="passed", phase="text smoke")
     first = store.finish(me, job.id, result)
     again = store.finish(me, job.id, result)  # the agent retried after a lost reply
@@ -177,7 +179,9 @@ def test_idle_chatter_and_late_events_change_nothing(store: JobStore) -> None:
     store.lease(me)
     beat = store.heartbeat(me, job.id, ["INFO loading"])
     assert store.heartbeat(me, job.id, ["INFO loading"]).version == beat.version
-    done = store.finish(me, job.id, RunResult(playbook="smoke", status="passed", phase="x"))
+    done = store.finish(
+        me, job.id, RunResult(playbook="smoke", status="passed", phase="text smoke")
+    )
     store.add_events(me, job.id, [Event(kind="note", phase="done", message="late")])
     assert store.job(job.id).version == done.version  # type: ignore[union-attr]
 

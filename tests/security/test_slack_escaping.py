@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from slack_bolt import App
 from sqlalchemy import update
 
@@ -55,15 +56,19 @@ class Rig:
 def rig(fake_slack: FakeSlack, oncall: Oncall, database_url: str) -> Iterator[Rig]:
     settings = slack_settings(fake_slack, database_url, dispatch_users=[p.USER], lease_s=5)
     store = open_jobs(database_url, settings.lease_s)
-    jobs = connect_deliveries(settings, oncall)
-    dispatcher = Dispatcher(settings, store, jobs)
+    deliveries = connect_deliveries(settings, oncall)
+    dispatcher = Dispatcher(settings, store, deliveries)
     reporter = Reporter(dispatcher)
     reporter.post_after_s = 0.0
     reporter.min_update_s = 0.0
     try:
-        yield Rig(build_app(settings, oncall, jobs=jobs, dispatcher=dispatcher), store, reporter)
+        yield Rig(
+            build_app(settings, oncall, deliveries=deliveries, dispatcher=dispatcher),
+            store,
+            reporter,
+        )
     finally:
-        jobs.close()
+        deliveries.close()
         store.engine.dispose()
 
 
@@ -111,7 +116,9 @@ def test_a_jobs_model_phase_and_agent_report_reach_slack_escaped(
     rig.reporter.once()  # the status message, queued
     agent = store.register(store.agent_for(store.add_agent("npu")), (), EVIL, "1", 1)
     store.lease(agent)
-    store.add_events(agent, job.id, [Event(kind="phase", phase=EVIL, stage=EVIL)])
+    with pytest.raises(ValidationError):  # a phase is one of the playbooks', never markup
+        Event(kind="phase", phase=EVIL)
+    store.add_events(agent, job.id, [Event(kind="stage", phase="starting", stage=EVIL)])
     store.heartbeat(agent, job.id, [EVIL])
     rig.reporter.once()  # running, in the agent's phase
     store.finish(
@@ -120,7 +127,7 @@ def test_a_jobs_model_phase_and_agent_report_reach_slack_escaped(
         RunResult(
             playbook="smoke",
             status="failed",
-            phase=EVIL,
+            phase="starting",
             stage=EVIL,
             verdict=EVIL,
             timings={EVIL: 2.0},
@@ -146,9 +153,9 @@ def test_a_jobs_model_phase_and_agent_report_reach_slack_escaped(
     _assert_escaped(texts)
     assert any(ESCAPED in t for t in texts), "the model is shown, escaped"
     phases = {c.args["text"].rsplit("(", 1)[1] for c in calls}
-    # Only the enum's phases are shown: the agent's made-up phase moved nothing (the job
-    # stayed in preflight), and its result's is "unknown phase".
-    assert phases == {"queued)", "preflight)", "unknown phase)"}, phases
+    # Only the enum's phases are shown: a made-up phase is refused where it is read (the
+    # Event's and the result's type), so the job shows where it was and its result's.
+    assert phases == {"queued)", "preflight)", "starting)"}, phases
 
 
 def test_refusals_quoting_what_was_typed_are_escaped(rig: Rig, fake_slack: FakeSlack) -> None:

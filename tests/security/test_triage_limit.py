@@ -35,8 +35,8 @@ def test_a_paste_over_the_time_limit_is_answered_with_what_to_paste_instead(
     fake_slack: FakeSlack,
 ) -> None:
     client = web_client(settings)
-    jobs = Deliveries(settings, oncall, client, BOT_USER, triage_s=1e-4)
-    app = build_app(settings, oncall, client=client, jobs=jobs)
+    deliveries = Deliveries(settings, oncall, client, BOT_USER, triage_s=1e-4)
+    app = build_app(settings, oncall, client=client, deliveries=deliveries)
     try:
         started = time.monotonic()
         response = dispatch(app, p.slash("/triage", PASTE, f"{fake_slack.url}/respond/1"), FORM)
@@ -46,9 +46,9 @@ def test_a_paste_over_the_time_limit_is_answered_with_what_to_paste_instead(
         assert "paste the part around the first error" in post["text"]
         assert "Runbook match" not in post["text"]
         # The next paste, with time enough to be read, is answered as usual.
-        jobs.triage_s = 60.0
+        deliveries.triage_s = 60.0
         dispatch(app, p.slash("/triage", PASTE, f"{fake_slack.url}/respond/2"), FORM)
         answer = fake_slack.wait_for("chat.postMessage", count=2)[1].args
         assert "Runbook match" in answer["text"] or "Likely" in answer["text"]
     finally:
-        jobs.close()
+        deliveries.close()
