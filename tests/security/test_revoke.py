@@ -65,6 +65,14 @@ def test_a_revoked_agent_stops_its_running_server_and_reports_nothing(host: Host
     assert agent.wait(30) == 1, host.logs()
     assert not any(group_members(g) for g in groups), "its server was stopped"
     after = host.store.job(job.id)
-    assert after is not None and after.status is Status.RUNNING and after.result is None
-    assert all(e.at < revoked_at for e in host.store.events(job.id)), "nothing more reported"
+    # Running until its lease (5 s here) runs out, then lost: the coordinator's doing, and
+    # on a loaded machine the server's stop can outlast the lease.
+    assert after is not None and after.status in (Status.RUNNING, Status.LOST), after
+    assert after.result is None, "no verdict from a revoked agent"
+    reported = [
+        e
+        for e in host.store.events(job.id)
+        if e.at >= revoked_at and e.message != "the agent stopped heartbeating"
+    ]
+    assert not reported, "nothing more reported by the agent"
     assert REFUSED in host.logs() and "stopping its jobs" in host.logs()
