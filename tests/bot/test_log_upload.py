@@ -75,7 +75,9 @@ def test_the_verdict_is_followed_by_the_redacted_server_log_in_its_thread(
     order = [c.method for c in fake_slack.calls]
     assert order.index("files.getUploadURLExternal") > order.index("chat.postMessage", 1)
 
-    # Later rounds, and a second replica's reporter, upload nothing more.
+    # Once it is recorded as posted, later rounds and a second replica's reporter upload
+    # nothing more (an upload still in flight is the first reporter's until retry_after_s).
+    _posted(runs, 1)
     second = Reporter(runs.dispatcher, 0.05)
     second.logs.retry_after_s = 0.0  # even with no wait, a posted log is never offered again
     for _ in range(3):
