@@ -47,8 +47,8 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from runners import Budgets, Event, JobSpec, RunnerConfig, run_playbook  # noqa: E402
-from runners.server import free_port, group_members  # noqa: E402
-from runners.store import open_jobs  # noqa: E402
+from runners.run.vllm_process import free_port, group_members  # noqa: E402
+from runners.store.jobstore import open_jobs  # noqa: E402
 
 FAKE_CMD = (sys.executable, str(ROOT / "tests/fakes/fake_vllm.py"))
 PASS_ENV = ("FAKE_VLLM_*",)  # the server's environment is an allow-list: the fake's knobs

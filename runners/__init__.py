@@ -12,10 +12,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runners.agent import RunnerAgent
-from runners.agent_client import AgentConfig
-from runners.autopilot import Ladder, run_ladder
-from runners.cheap_rungs import dummy as dummy_weights
+from runners.agent.client import AgentConfig
+from runners.agent.loop import RunnerAgent
+from runners.autopilot.cheap_rungs import dummy as dummy_weights
+from runners.autopilot.ladder import Done, Rung, Step, config_key, plan
+from runners.autopilot.ladder import command as ladder_command
+from runners.autopilot.length_probe import longest as longest_length
+from runners.autopilot.local import Ladder, run_ladder
 from runners.doctor import DoctorError, DoctorReport, Finding, diagnose
 from runners.errors import (
     AuthError,
@@ -25,16 +28,12 @@ from runners.errors import (
     RunnerError,
     SpecError,
 )
-from runners.fallbacks import FALLBACKS, Fallback
-from runners.golden import settle as settle_replies
-from runners.ladder import Done, Rung, Step, config_key, plan
-from runners.ladder import command as ladder_command
-from runners.length_probe import longest as longest_length
-from runners.next_steps import next_spec, next_steps, next_value
-from runners.playbook import run_playbook
 from runners.redact import redact, redact_data
-from runners.replybook import FileBook
-from runners.result import (
+from runners.replies.file_book import FileBook
+from runners.replies.golden import settle as settle_replies
+from runners.run.next_steps import next_spec, next_steps, next_value
+from runners.run.playbook import run_playbook
+from runners.run.result import (
     Event,
     EventKind,
     FirstError,
@@ -43,39 +42,41 @@ from runners.result import (
     RunResult,
     RunTriage,
 )
-from runners.run_state import Budgets, RunnerConfig
-from runners.spec import PLAYBOOKS, JobSpec, Playbook, check_model, parse_command, usage
-from runners.spec import check as check_spec
+from runners.run.run_state import Budgets, RunnerConfig
+from runners.spec.command import parse_command, usage
+from runners.spec.fallbacks import FALLBACKS, Fallback
+from runners.spec.job import PLAYBOOKS, JobSpec, Playbook, check_model
+from runners.spec.job import check as check_spec
 from runners.states import Phase, Status
 
 if TYPE_CHECKING:
-    from runners.agents import Agent
     from runners.coordinator import coordinator_app, reap_leases, router
-    from runners.database import Database, connect, migrate, now, run_migrations, safe_url
-    from runners.joblist import job_view
-    from runners.joblogs import JobLog
-    from runners.metrics import job_registry
-    from runners.records import Job
-    from runners.store import JobStore, open_jobs
+    from runners.store.agents import Agent
+    from runners.store.database import Database, connect, migrate, now, run_migrations, safe_url
+    from runners.store.joblist import job_view
+    from runners.store.joblogs import JobLog
+    from runners.store.jobstore import JobStore, open_jobs
+    from runners.store.metrics import job_registry
+    from runners.store.records import Job
 
 # The coordinator's side, imported when first asked for.
 _LAZY = {
-    "Agent": "runners.agents",
-    "Database": "runners.database",
-    "Job": "runners.records",
-    "JobLog": "runners.joblogs",
-    "JobStore": "runners.store",
-    "connect": "runners.database",
+    "Agent": "runners.store.agents",
+    "Database": "runners.store.database",
+    "Job": "runners.store.records",
+    "JobLog": "runners.store.joblogs",
+    "JobStore": "runners.store.jobstore",
+    "connect": "runners.store.database",
     "coordinator_app": "runners.coordinator",
-    "job_registry": "runners.metrics",
-    "job_view": "runners.joblist",
-    "migrate": "runners.database",
-    "now": "runners.database",
-    "open_jobs": "runners.store",
+    "job_registry": "runners.store.metrics",
+    "job_view": "runners.store.joblist",
+    "migrate": "runners.store.database",
+    "now": "runners.store.database",
+    "open_jobs": "runners.store.jobstore",
     "reap_leases": "runners.coordinator",
     "router": "runners.coordinator",
-    "run_migrations": "runners.database",
-    "safe_url": "runners.database",
+    "run_migrations": "runners.store.database",
+    "safe_url": "runners.store.database",
 }
 
 

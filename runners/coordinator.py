@@ -21,15 +21,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.types import Message
 
-from runners.agents import Agent
-from runners.database import now
 from runners.errors import AuthError, CoordinatorError, InvalidTransition
-from runners.metrics import job_registry
-from runners.records import Job
-from runners.reply_store import ReplyStore, finish
-from runners.result import Event, RunResult
+from runners.run.result import Event, RunResult
 from runners.states import VERDICTS
-from runners.store import JobStore
+from runners.store.agents import Agent
+from runners.store.database import now
+from runners.store.jobstore import JobStore
+from runners.store.metrics import job_registry
+from runners.store.records import Job
+from runners.store.reply_sets import ReplyStore, finish
 
 log = logging.getLogger("ascend_oncall.coordinator")
 
@@ -107,7 +107,7 @@ class _CappedRoute(APIRoute):
 
 def router(store: JobStore) -> APIRouter:
     api = APIRouter(prefix=PREFIX, route_class=_CappedRoute)
-    replies = ReplyStore(store.engine)  # known-good and earlier replies (runners.golden)
+    replies = ReplyStore(store.engine)  # known-good and earlier replies (runners.replies.golden)
 
     async def agent(request: Request) -> Agent:
         auth = request.headers.get("authorization", "")

@@ -86,7 +86,7 @@ def names_taken_from(folder: Path, face: str) -> dict[str, set[str]]:
 )
 def test_names_taken_from_a_face_are_in_its_all(package: str, face: str) -> None:
     """A face's `__all__` is the whole of what others may use: a name not in it (a private
-    module such as `runners.database`, a helper left out) is not the face's to give."""
+    module such as `runners.store.database`, a helper left out) is not the face's to give."""
     outside = names_outside_the_face(ROOT / package, face)
     assert not outside, f"{package} takes names from {face} outside its __all__: {outside}"
 
@@ -184,7 +184,7 @@ def test_bot_uses_only_the_runners_face_and_runners_know_no_slack() -> None:
             assert not any(n.split(".")[0] in {"slack_bolt", "slack_sdk"} for n in names), path
 
 
-# Chat words an agent on an Ascend host has no use for. runners/migrations is exempt: it
+# Chat words an agent on an Ascend host has no use for. runners/store/migrations is exempt: it
 # is the schema's history, and the step that took these columns out has to name them.
 SLACK_WORDS = (
     "slack", "channel", "thread_ts", "message_ts", "team_id", "notified_version",
@@ -193,7 +193,10 @@ SLACK_WORDS = (
 # Where a Slack word is the host's own business, not chat: secrets to keep out of logs.
 SLACK_MENTIONS_ALLOWED = {
     ("runners/redact.py", "slack"): "Slack tokens and webhooks in a server log are masked",
-    ("runners/server.py", "slack"): "SLACK_ variables are kept from vllm serve's environment",
+    (
+        "runners/run/vllm_process.py",
+        "slack",
+    ): "SLACK_ variables are kept from vllm serve's environment",
 }
 
 
@@ -238,3 +241,46 @@ def test_every_bot_module_sits_in_a_folder_that_says_what_it_is() -> None:
     top = {p.name for p in (ROOT / "bot").glob("*.py")}
     # The package face and what every part shares; the rest is cli/, core/, render/, slack/.
     assert top <= {"__init__.py", "errors.py", "logs.py", "metrics.py", "service.py", "settings.py"}
+
+
+# runners/ in layers: the modules at its top (errors, states, redact) are the shared words
+# and import no folder; each folder imports only the folders listed for it. The agent's side
+# (agent -> run -> spec, doctor) never reaches the store, so a host needs no SQLAlchemy.
+RUNNERS_FOLDERS = {
+    "spec": set(),
+    "doctor": set(),
+    "run": {"spec", "doctor"},
+    "replies": {"run", "spec"},
+    "autopilot": {"replies", "run", "spec", "doctor"},
+    "agent": {"run", "spec", "doctor"},
+    "store": {"replies", "run", "spec"},
+    "coordinator.py": {"store", "replies", "run", "spec"},
+}
+
+
+def _runners_folder(module: str) -> str | None:
+    """The folder of runners/ a module sits in (`coordinator.py` for the API's module),
+    None for the shared modules at runners' top and for the face."""
+    parts = module.split(".")
+    if len(parts) < 2 or parts[1] in {"errors", "states", "redact"}:
+        return None
+    return "coordinator.py" if parts[1] == "coordinator" else parts[1]
+
+
+def test_runners_reads_in_layers() -> None:
+    known = {_module_of(p) for p in (ROOT / "runners").rglob("*.py") if "migrations" not in p.parts}
+    assert set(RUNNERS_FOLDERS) == {f for m in known if (f := _runners_folder(m))}, (
+        "a folder of runners/ is missing from RUNNERS_FOLDERS"
+    )
+    wrong = []
+    for path in (ROOT / "runners").rglob("*.py"):
+        module = _module_of(path)
+        if module == "runners" or "migrations" in path.parts:
+            continue
+        mine = _runners_folder(module)
+        allowed = RUNNERS_FOLDERS.get(mine, set()) if mine else set()
+        for target in _imports_of(path, known):
+            theirs = _runners_folder(target)
+            if theirs and theirs != mine and theirs not in allowed:
+                wrong.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert not wrong, "runners/ imports against its layers:\n" + "\n".join(sorted(wrong))

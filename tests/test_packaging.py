@@ -34,7 +34,7 @@ def _loaded(code: str) -> set[str]:
 
 
 def test_the_agent_and_its_command_import_nothing_of_the_bot() -> None:
-    assert not _loaded("import runners.agent") & (BOT_ONLY | NOT_ON_A_HOST)
+    assert not _loaded("import runners.agent.loop") & (BOT_ONLY | NOT_ON_A_HOST)
     help_ = (
         "from typer.testing import CliRunner\nfrom bot.cli import app\n"
         "r = CliRunner().invoke(app, ['runner', '--help'])\nassert r.exit_code == 0, r.output"

@@ -44,7 +44,7 @@ class RunPart:
     title: str = ""  # head: the status; else the heading (runbook: the entry's title)
     text: str = ""  # head: the verdict; runbook: confidence and entry; next: the reason
     lines: tuple[str, ...] = ()  # facts, log and report lines, actions, notes, step words
-    steps: tuple[str, ...] = ()  # next: the steps (runners.next_steps) `lines` words
+    steps: tuple[str, ...] = ()  # next: the steps (runners.run.next_steps) `lines` words
     status: Status | None = None  # head
 
 

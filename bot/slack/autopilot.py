@@ -1,7 +1,7 @@
 """The autopilot in Slack: `/autopilot` and the *Find a working config* button start a
 ladder; each rung is a normal job (lease, heartbeat, verdict in the thread), and when a
 rung's verdict is posted the next rung is chosen from the jobs' own chain in the store
-(`runners.ladder.plan`). One ladder message in the thread, posted when the first rung's
+(`runners.autopilot.ladder.plan`). One ladder message in the thread, posted when the first rung's
 status is, is updated in place after each rung and ends with the summary; its ts and the
 ladder's state are in the bot's database (`bot.core.ladders`), so a ladder survives a bot
 restart. With `ONCALL_AUTOPILOT_APPROVE=each`, every relaunch waits for a click from

@@ -18,7 +18,7 @@ from bot.cli import app
 from bot.cli.coordinator import _ago
 from bot.settings import Settings
 from runners import JobSpec, RunnerConfig, run_playbook
-from runners.store import open_jobs
+from runners.store.jobstore import open_jobs
 from tests.databases import database
 from tests.fakes.slack import FakeSlack
 from tests.runners.conftest import FAKE_CMD

@@ -21,7 +21,7 @@ from bot.cli import app
 from bot.slack.http import listen
 from runners import FirstError, JobSpec, RunbookMatch, RunResult, RunTriage, Status
 from runners.coordinator import coordinator_app
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.databases import KINDS, database
 from tests.runners.conftest import FAKE_CMD
 

@@ -14,7 +14,7 @@ import pytest
 from bot.core.oncall import Oncall
 from bot.slack.reporter import Reporter
 from runners import RunResult
-from runners.joblogs import JobLog
+from runners.store.joblogs import JobLog
 from tests.bot.conftest import FORM, dispatch, slack_settings
 from tests.bot.test_slack_runs import Runs, _blocks, _in_slack, _text, _wait_verdict
 from tests.fakes import slack_payloads as p

@@ -9,8 +9,8 @@ from typing import Any
 from bot.core.run_answers import answers_heading, check_table, reply_lines
 from bot.render.run_blocks import verdict_blocks
 from runners import JobSpec, Phase, RunResult, Status
-from runners.answers import CheckOutcome, ProbeAnswer, judge
-from runners.records import Job
+from runners.run.answer_report import CheckOutcome, ProbeAnswer, judge
+from runners.store.records import Job
 
 
 def probe(

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.core.run_answers import answers_heading, comparison_lines
 from bot.render.run_blocks import verdict_blocks
 from runners import FileBook, JobSpec, next_spec, settle_replies
-from runners.comparisons import GRAPH_DIFFERS
+from runners.run.comparisons import GRAPH_DIFFERS
 from tests.bot.test_run_answers import job_of
 from tests.runners.test_golden import CLEAN, run_of, spec
 

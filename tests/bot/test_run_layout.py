@@ -26,7 +26,7 @@ from runners import (
     Status,
 )
 from runners.doctor import DoctorReport, Finding
-from runners.records import Job
+from runners.store.records import Job
 from tests.bot.test_run_answers import COMMAS, probe, result_with
 
 TRIAGE = RunTriage(

@@ -19,7 +19,7 @@ from bot.core import store as bot_store
 from bot.core.store import open_store
 from bot.slack.threads import RunThreads
 from runners import JobSpec, connect, open_jobs
-from runners import tables as runner_tables
+from runners.store import tables as runner_tables
 from tests.databases import KINDS, database
 
 RUNNERS_OLD_HEAD, BOT_OLD_HEAD = "0004_replies", "0002"

@@ -30,7 +30,7 @@ from bot.slack.runs import Dispatcher
 from bot.slack.threads import origin
 from runners import Job, JobSpec, RunResult, Status
 from runners.coordinator import coordinator_app
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.bot.conftest import FORM, dispatch, slack_settings
 from tests.doctor.conftest import edit_config, make_checkpoint
 from tests.fakes import slack_payloads as p

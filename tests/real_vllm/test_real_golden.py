@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runners import FileBook, JobSpec, RunnerConfig, RunResult, settle_replies
-from runners.server import Server
+from runners.run.vllm_process import Server
 from tests.real_vllm.test_real_vllm import (  # noqa: F401  (fixtures)
     EAGER,
     TINY,

@@ -34,10 +34,10 @@ from runners import (
     run_ladder,
     run_playbook,
 )
-from runners import server as server_module
-from runners.logwatch import LogFollower
-from runners.server import Server, group_members
-from runners.spec import Playbook
+from runners.run import vllm_process as server_module
+from runners.run.logwatch import LogFollower
+from runners.run.vllm_process import Server, group_members
+from runners.spec.job import Playbook
 from tests.real_vllm.tiny_model import make_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runners import Budgets, RunnerConfig
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.databases import KINDS, database
 
 FAKE_VLLM = Path(__file__).resolve().parents[1] / "fakes" / "fake_vllm.py"

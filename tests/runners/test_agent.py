@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from runners import JobSpec, Status
-from runners.records import Job
-from runners.server import group_members
-from runners.store import JobStore, open_jobs
+from runners.run.vllm_process import group_members
+from runners.store.jobstore import JobStore, open_jobs
+from runners.store.records import Job
 from tests.databases import database
 from tests.runners.conftest import FAKE_CMD
 from tests.runners.test_playbooks import free_port

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from runners import AuthError, RunnerConfig
-from runners.agent import RunnerAgent
-from runners.agent_client import PREFIX, AgentConfig, Coordinator, client
+from runners.agent.client import PREFIX, AgentConfig, Coordinator, client
+from runners.agent.job_run import JobRun
+from runners.agent.loop import RunnerAgent
 from runners.errors import CoordinatorError
-from runners.job_run import JobRun
-from runners.result import Event, RunResult
-from runners.spec import JobSpec
+from runners.run.result import Event, RunResult
+from runners.spec.job import JobSpec
 
 CONFIG = AgentConfig("http://coordinator.test", "oncall_secret", ("a2",), max_backoff_s=0.05)
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 from runners import RunnerConfig
-from runners.agent import RunnerAgent
-from runners.agent_client import PREFIX, AgentConfig, client
-from runners.result import RunResult
+from runners.agent.client import PREFIX, AgentConfig, client
+from runners.agent.loop import RunnerAgent
+from runners.run.result import RunResult
 from tests.runners.test_agent_client import Recorder
 
 CONFIG = AgentConfig("http://coordinator.test", "oncall_secret", ("a2",), max_backoff_s=0.05)

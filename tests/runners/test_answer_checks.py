@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.answer_checks import (
+from runners.run.answer_checks import (
     CHECKED_CHARS,
     check_artifacts,
     check_empty,

@@ -11,9 +11,9 @@ import pytest
 
 from kb import Triager
 from runners import JobSpec, RunnerConfig, RunResult, run_playbook
-from runners.answers import TEMPLATE_MISMATCH, CheckOutcome, ProbeAnswer, judge
-from runners.probes import answer, dummy_weights
-from runners.smoke import EMPTY, REPLY_BYTES, parse_generation
+from runners.run.answer_report import TEMPLATE_MISMATCH, CheckOutcome, ProbeAnswer, judge
+from runners.run.probes import answer, dummy_weights
+from runners.run.smoke import EMPTY, REPLY_BYTES, parse_generation
 from tests.runners.test_run_cli import run as cli_run
 
 QUALITY_ENTRY = "api-reachable-but-output-quality-odd"

@@ -14,10 +14,10 @@ import pytest
 
 from kb import Triager
 from runners import FileBook, JobSpec, RunnerConfig, run_playbook, settle_replies
-from runners.autopilot import Ladder, run_ladder
-from runners.cheap_rungs import dummy
-from runners.ladder import command, config_key
-from runners.length_probe import asked_length
+from runners.autopilot.cheap_rungs import dummy
+from runners.autopilot.ladder import command, config_key
+from runners.autopilot.length_probe import asked_length
+from runners.autopilot.local import Ladder, run_ladder
 from tests.runners.test_run_cli import run
 
 

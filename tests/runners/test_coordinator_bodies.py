@@ -15,9 +15,9 @@ from sqlalchemy import insert, select, update
 
 from runners import JobSpec, Phase, Status, now
 from runners.coordinator import PREFIX, coordinator_app
-from runners.result import EventKind
-from runners.store import JobStore, open_jobs
-from runners.tables import EventRow, JobRow
+from runners.run.result import EventKind
+from runners.store.jobstore import JobStore, open_jobs
+from runners.store.tables import EventRow, JobRow
 
 
 @pytest.fixture

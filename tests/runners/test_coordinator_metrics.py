@@ -19,11 +19,11 @@ from sqlalchemy import update
 
 from bot.service import front
 from runners import JobSpec, RunResult, Status
-from runners.agents import hash_token
 from runners.coordinator import PREFIX, coordinator_app
-from runners.database import now
-from runners.store import JobStore, open_jobs
-from runners.tables import JobRow
+from runners.store.agents import hash_token
+from runners.store.database import now
+from runners.store.jobstore import JobStore, open_jobs
+from runners.store.tables import JobRow
 from tests.runners.test_agent import Host, wait_for
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

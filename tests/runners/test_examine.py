@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from runners import JobSpec, RunnerConfig, RunResult, parse_command, run_playbook
-from runners.autopilot import run_ladder
-from runners.examine import examine, summary
+from runners.autopilot.local import run_ladder
+from runners.run.examine import examine, summary
 from tests.doctor.conftest import edit_config, make_checkpoint
 from tests.runners.conftest import FAKE_CMD
 

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runners import FileBook, JobSpec, RunResult, coordinator_app, parse_command, settle_replies
-from runners.answers import BAD_ANSWER_FACT, QUALITY, AnswerReport, ProbeAnswer
-from runners.comparisons import GRAPH_DIFFERS, first_difference
 from runners.coordinator import PREFIX
-from runners.golden import ReplySet, launch_config, reply_set
-from runners.records import Job
-from runners.reply_store import ReplyStore
-from runners.revision import folder_revision, hub_revision, model_key, revision
-from runners.store import JobStore
+from runners.replies.golden import ReplySet, launch_config, reply_set
+from runners.run.answer_report import BAD_ANSWER_FACT, QUALITY, AnswerReport, ProbeAnswer
+from runners.run.comparisons import GRAPH_DIFFERS, first_difference
+from runners.run.revision import folder_revision, hub_revision, model_key, revision
+from runners.store.jobstore import JobStore
+from runners.store.records import Job
+from runners.store.reply_sets import ReplyStore
 
 CLEAN = {"one-word": "Paris", "echo": "blue river stone", "arithmetic": "42"}
 STACK = {"vllm": "0.11.0", "vllm_ascend": "0.11.0rc1"}

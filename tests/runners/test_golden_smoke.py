@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runners import FileBook, JobSpec, RunnerConfig, RunResult, run_playbook, settle_replies
-from runners.comparisons import GRAPH_DIFFERS
+from runners.run.comparisons import GRAPH_DIFFERS
 from tests.runners.test_run_cli import run as cli_run
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from runners import JobSpec
 from runners.coordinator import PREFIX, coordinator_app
 from runners.errors import CoordinatorError
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.databases import KINDS, database
 
 SECRET = "hf_" + "a1B2c3D4e5F6g7H8i9J0"

@@ -4,7 +4,7 @@ the config that works, and what a failed confirm changes. Results are built by h
 from __future__ import annotations
 
 from runners import Done, JobSpec, NextStep, RunbookMatch, Rung, RunResult, RunTriage, Step, plan
-from runners.cheap_rungs import dummy, weightless, without_dummy
+from runners.autopilot.cheap_rungs import dummy, weightless, without_dummy
 
 BASE = JobSpec(playbook="smoke", model="org/m")
 CAPTURE = NextStep(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runners.logcut import cut_file, cut_log
+from runners.run.logcut import cut_file, cut_log
 
 
 def _log(lines: int) -> bytes:

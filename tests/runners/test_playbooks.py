@@ -17,7 +17,7 @@ import pytest
 
 from kb import Triage
 from runners import Event, JobSpec, RunnerConfig, RunResult, RunTriage, run_playbook
-from runners.server import group_members, launch
+from runners.run.vllm_process import group_members, launch
 from tests.runners.conftest import FAKE_CMD
 
 

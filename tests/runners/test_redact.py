@@ -8,9 +8,9 @@ import pytest
 
 from bot.render.run_blocks import verdict_blocks
 from runners import FirstError, JobSpec, RunResult, Status, redact
-from runners.records import Job
 from runners.redact import redact_data
-from runners.server import host_environment
+from runners.run.vllm_process import host_environment
+from runners.store.records import Job
 
 
 @pytest.mark.parametrize(

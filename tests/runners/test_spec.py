@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners import JobSpec, SpecError, parse_command
-from runners.fallbacks import find_fallback
-from runners.spec import ENV_NAMES, FLAGS, check, check_args, check_env, check_model, launch_plan
+from runners.spec.fallbacks import find_fallback
+from runners.spec.job import (
+    ENV_NAMES,
+    FLAGS,
+    check,
+    check_args,
+    check_env,
+    check_model,
+    launch_plan,
+)
 
 SHELL = set(";|&$`<>\n\r\\'\" ()")
 

@@ -20,7 +20,7 @@ from runners import (
     RunResult,
     Status,
 )
-from runners.store import JobStore
+from runners.store.jobstore import JobStore
 
 
 def spec(model: str = "org/m", labels: tuple[str, ...] = ()) -> JobSpec:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.databases import KINDS, database
 
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from runners.coordinator import MAX_BODY_BYTES, PREFIX, coordinator_app, router
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 
 CHUNK = 64 * 1024
 FLOOD = 64 * 1024 * 1024  # what an attacker offers; far over the cap

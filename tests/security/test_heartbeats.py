@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from bot.settings import Settings
 from bot.slack.http import listen
 from runners import JobSpec, RunnerConfig, Status
-from runners.agent import AgentConfig, RunnerAgent
+from runners.agent.loop import AgentConfig, RunnerAgent
 from runners.coordinator import coordinator_app
-from runners.store import JobStore, open_jobs
+from runners.store.jobstore import JobStore, open_jobs
 from tests.runners.conftest import FAKE_CMD, FAST
 from tests.runners.test_agent import wait_for
 from tests.runners.test_playbooks import free_port

@@ -12,10 +12,10 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from runners import AuthError, JobSpec, RunnerError
-from runners.agents import Agent
-from runners.database import connect
-from runners.store import JobStore, open_jobs
-from runners.tables import MIGRATIONS, VERSION_TABLE
+from runners.store.agents import Agent
+from runners.store.database import connect
+from runners.store.jobstore import JobStore, open_jobs
+from runners.store.tables import MIGRATIONS, VERSION_TABLE
 
 BAD = [
     "",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runners import JobSpec, RunnerConfig, SpecError, parse_command, run_playbook
-from runners.spec import check, check_model
+from runners.spec.job import check, check_model
 
 
 @pytest.fixture

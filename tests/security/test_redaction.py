@@ -14,7 +14,7 @@ import pytest
 
 from runners import JobSpec, RunResult, redact
 from runners.redact import redact_data, redact_lines
-from runners.result import FirstError
+from runners.run.result import FirstError
 from tests.runners.test_agent import Host
 
 PEM_BODY = "MIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from runners import AuthError, JobSpec, Status
-from runners.server import group_members
-from runners.store import JobStore
+from runners.run.vllm_process import group_members
+from runners.store.jobstore import JobStore
 from tests.runners.test_agent import Host, server_groups, wait_for
 
 REFUSED = "the coordinator refused this agent's token"

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runners import SpecError, parse_command
-from runners.spec import JobSpec, check, check_args
+from runners.spec.job import JobSpec, check, check_args
 
 EXE = str(Path(sys.executable).with_name("ascend-oncall"))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runners import JobSpec, RunnerConfig, run_playbook
-from runners.server import host_environment
+from runners.run.vllm_process import host_environment
 from tests.runners.conftest import FAKE_VLLM, FAST
 
 # Secret-bearing variables an agent's environment may hold (the red-team's 11 and more).

@@ -27,9 +27,9 @@ from bot.slack.reporter import Reporter
 from bot.slack.runs import Dispatcher
 from bot.slack.threads import origin
 from runners import FirstError, JobSpec, NextStep, RunResult
-from runners.result import Event
-from runners.store import JobStore, open_jobs
-from runners.tables import AgentRow
+from runners.run.result import Event
+from runners.store.jobstore import JobStore, open_jobs
+from runners.store.tables import AgentRow
 from tests.bot.conftest import (
     FORM,
     database_url,

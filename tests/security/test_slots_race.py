@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from runners import JobSpec, RunResult, Status
-from runners.store import JobStore
+from runners.store.jobstore import JobStore
 
 ROUNDS = 8
 CALLS = 6  # lease calls at once for one agent: several long polls, several replicas

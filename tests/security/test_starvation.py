@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from bot.settings import Settings
 from bot.slack.runs import Dispatcher
 from runners import JobSpec, Status
-from runners.store import JobStore
+from runners.store.jobstore import JobStore
 
 HIDDEN = 1001  # the old matching looked at the oldest 1000 queued jobs only
 
