@@ -28,7 +28,7 @@ import numpy as np
 
 from kb.embedding import Vectors
 from kb.errors import KBError
-from kb.reading import Role
+from kb.roles import Role
 
 DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration.json"
 FEATURES = ("signature", "lexical", "lexical_rel", "dense", "dense_margin", "unnamed_error")

@@ -16,9 +16,11 @@ import numpy as np
 from kb import ranking
 from kb.embedding import Vectors
 from kb.errors import InputError
+from kb.facts import FACT_TEXT
 from kb.index import Index
 from kb.logtext import decode, looks_binary, normalise
-from kb.reading import _FAILED_WORDS, FACT_TEXT, Reading, Role, read
+from kb.reading import Reading, read
+from kb.roles import FAILED_WORDS, Role
 from kb.signatures import Kind, without_choices
 
 _QUERY_LINES = 24
@@ -205,6 +207,17 @@ def _plumbing(reading: Reading) -> set[int]:
     return out
 
 
+# Where Python is installed (/usr/local/lib/python3.10/site-packages, /vllm-workspace/...)
+# says nothing about the failure, and its words (python, vllm, workspace) pull every
+# traceback toward the entries that talk about install paths; the qualified name the frame
+# ends with says what was running.
+_FRAME_PATH = re.compile(r'^\s*File "[^"]{1,1000}", line \d+, in ')
+
+
+def _without_path(text: str) -> str:
+    return _FRAME_PATH.sub("in ", text, count=1)
+
+
 def _query(reading: Reading) -> tuple[str, str]:
     """Texts for BM25 and for dense search: the error region, or the whole paste if none."""
     if reading.has_errors:
@@ -227,9 +240,9 @@ def _query(reading: Reading) -> tuple[str, str]:
         # No error line: the lines that say something went wrong, in words, come first.
         order = sorted(
             (i for i, r in enumerate(reading.roles) if r is not Role.BENIGN),
-            key=lambda i: (not _FAILED_WORDS.search(reading.texts[i][:2000]), i),
+            key=lambda i: (not FAILED_WORDS.search(reading.texts[i][:2000]), i),
         )
-    picked = [reading.texts[i] for i in order[:_QUERY_LINES]]
+    picked = [_without_path(reading.texts[i]) for i in order[:_QUERY_LINES]]
     if reading.signature:
         picked.insert(0, reading.signature)
     # What the reader saw but no line says ("the first request crashed") is evidence too.

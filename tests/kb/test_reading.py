@@ -115,6 +115,24 @@ def test_log_that_stops_during_graph_capture_without_errors_is_capture_in_progre
     assert "@capture-in-progress" not in reading_of(crashed).facts
 
 
+def test_a_worker_that_dies_mid_capture_with_its_error_cut_is_a_failed_capture() -> None:
+    capturing = (
+        "INFO 11-28 10:00:00 [model_runner_v1.py:1] Starting to capture ACL graphs for cases: [1, 2]\n"
+        "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  28%|##8 | 19/67\n"
+    )
+    died = capturing + (
+        "(Worker_TP1 pid=7) ERROR 11-28 10:01:00 [multiproc_executor.py:1] WorkerProc hit an exception.\n"
+        "(Worker_TP1 pid=7) ERROR 11-28 10:01:00 [multiproc_executor.py:1] Traceback (most recent call last):\n"
+        '(Worker_TP1 pid=7) ERROR 11-28 10:01:00 [multiproc_executor.py:1]   File "/w/vllm_ascend/worker/'
+        'model_runner_v1.py", line 4993, in capture_model\n'
+    )
+    facts = reading_of(died).facts
+    assert "@capture-died" in facts and "@capture-in-progress" not in facts
+    # Only a death after the capture line counts: one before it was another stage's.
+    before = died.replace(capturing, "") + capturing
+    assert "@capture-died" not in reading_of(before).facts
+
+
 def test_cann_traceback_block_ends_a_complete_report_and_is_not_partial() -> None:
     r = reading_of(
         "[rank0]: RuntimeError: createHCCLComm: HCCL function error: HcclGetRootInfo(&hcclID), error code is 11\n"
@@ -148,7 +166,7 @@ def test_fast_path_gives_every_line_the_same_role_as_the_full_check() -> None:
     from pathlib import Path
 
     from kb import BACKGROUND_LOG
-    from kb.reading import _full_role, _role
+    from kb.roles import full_role, role_of
 
     data = Path(__file__).parents[1] / "data" / "triage_cases"
     texts = [
@@ -159,11 +177,11 @@ def test_fast_path_gives_every_line_the_same_role_as_the_full_check() -> None:
     texts.append(BACKGROUND_LOG.read_text())
     lines = [ln for t in texts for ln in normalise(t).lines]
     assert len(lines) > 5000
-    assert [_role(ln) for ln in lines] == [_full_role(ln) for ln in lines]
+    assert [role_of(ln) for ln in lines] == [full_role(ln) for ln in lines]
 
 
 def test_a_shell_prompt_line_is_what_the_user_ran_not_context() -> None:
-    from kb.reading import Role
+    from kb.roles import Role
 
     r = reading_of(
         "root@node-910b-3:/workspace# vllm serve /models/Qwen3-8B --tensor-parallel-size 4\n"

@@ -143,3 +143,61 @@ def test_what_vllm_warned_about_counts_more_than_an_info_line(triager: Triager) 
     assert result.matches[0].entry_id == ARCHITECTURE
     as_info = triager.triage(paste.replace("WARNING 03-03", "INFO 03-03"))
     assert as_info.matches[0].score < result.matches[0].score
+
+
+def test_where_python_is_installed_is_left_out_of_what_is_searched() -> None:
+    from kb.logtext import normalise
+    from kb.reading import read
+    from kb.triage import _query
+
+    paste = (
+        "Traceback (most recent call last):\n"
+        '  File "/vllm-workspace/vllm-ascend/vllm_ascend/compilation/acl_graph.py", line 341, '
+        "in update_attn_params\n"
+        "    _update_attn_fia_params(update_stream, forward_context, runtime_shape)\n"
+        '  File "/usr/local/python3.11.14/lib/python3.11/site-packages/torch_npu/op.py", '
+        "line 829, in __call__\n"
+    )
+    lexical, _ = _query(read(normalise(paste).lines))
+    # The install prefix (workspace, site-packages, python3.11) is gone; what ran stays.
+    assert "workspace" not in lexical and "site-packages" not in lexical
+    assert "python3.11" not in lexical
+    assert "vllm_ascend.compilation.acl_graph.update_attn_params" in lexical
+    assert "_update_attn_fia_params" in lexical
+
+
+def test_a_request_handler_that_crashed_is_a_crash_on_a_request(triager: Triager) -> None:
+    from kb.logtext import normalise
+    from kb.reading import read
+
+    cut = (
+        "Any chat completion request crashes:\n"
+        "ERROR:    Exception in ASGI application\n"
+        "Traceback (most recent call last):\n"
+        '  File "/usr/lib/python3.10/site-packages/uvicorn/protocols/http/httptools_impl.py", '
+        "line 401, in run_asgi\n"
+        "    result = await app(  # type: ignore[func-returns-value]\n"
+    )
+    assert "@crash-on-request" in read(normalise(cut).lines).facts
+    ranked = [m.entry_id for m in triager.triage(cut).matches]
+    assert "false-ready-startup-succeeds-but-first-request-crashes" in ranked
+    refused = 'INFO:     10.0.0.1:5 - "POST /v1/chat/completions HTTP/1.1" 400 Bad Request\n'
+    assert "@crash-on-request" not in read(normalise(refused).lines).facts
+
+
+def test_a_worker_death_mid_capture_is_the_capture_entry_not_a_stuck_startup(
+    triager: Triager,
+) -> None:
+    paste = (
+        "(EngineCore_DP0 pid=1) INFO 11-28 10:00:00 [model_runner_v1.py:1] Starting to capture "
+        "ACL graphs for cases: [1, 2, 4]\n"
+        "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  54%|#####4 | 19/35\n"
+        "(Worker_TP1 pid=7) ERROR 11-28 10:01:00 [multiproc_executor.py:1] WorkerProc hit an "
+        "exception.\n"
+        "(Worker_TP1 pid=7) ERROR 11-28 10:01:00 [multiproc_executor.py:1] Traceback (most "
+        "recent call last):\n"
+    )
+    first = triager.triage(paste).matches[0].entry_id
+    assert first == "acl-graph-capture-fails-507903"
+    still = paste.split("(Worker_TP1")[0]
+    assert triager.triage(still).matches[0].entry_id == "startup-appears-stuck-in-graph-mode"
