@@ -72,9 +72,10 @@ FACT_TEXT = {
 }
 
 
+# vLLM says "GPU" on every platform (`GPU KV cache size`, `# GPU blocks`): not a marker.
 _CUDA = re.compile(
     r"platform cuda|\bCUDA (?:out of memory|error)|\bcuda(?:Error|Malloc)|torch\.cuda\.|"
-    r"compute capability|Current capability: \d|\bNCCL\b|\bnvidia\b|\bGPU\b",
+    r"compute capability|Current capability: \d|\bNCCL\b|\bnvidia\b",
     re.IGNORECASE,
 )
 _NPU = re.compile(

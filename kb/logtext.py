@@ -33,6 +33,10 @@ _KEEP_AT_EACH_END = 4
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# rsyslog writes control characters as `#` and three octal digits: a colour as `#033[1;36m`,
+# a carriage return as `#015`, a whole traceback on one line joined by `#012`.
+_SYSLOG_ESCAPE = re.compile(r"#(0[0-3][0-7]|177)")
+_SYSLOG_MARKS = ("#033[", "#012", "#015")
 _VISIBLE = re.compile(r"\S[^\n]*")  # a line from its first visible character to its end
 
 # One pass per line strips whatever prefixes nest at its start, outermost first.
@@ -243,6 +247,8 @@ def _seconds(hms: str | None, mmdd: str | None) -> int | None:
 
 def normalise(text: str) -> Paste:
     """Clean lines of a paste (already decoded and capped)."""
+    if any(mark in text for mark in _SYSLOG_MARKS):
+        text = _SYSLOG_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), text)
     text = _ANSI.sub("", text)
     text = _CONTROL.sub("", text)
     lines: list[LogLine] = []

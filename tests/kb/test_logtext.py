@@ -69,6 +69,22 @@ def test_ansi_carriage_return_progress_bars_and_repeated_suffix() -> None:
     ]
 
 
+def test_syslog_escaped_colours_returns_and_joined_lines_are_undone() -> None:
+    raw = (
+        "#033[1;36m(VllmWorkerProcess pid=382)#033[0;0m ERROR 07-15 08:09:04 "
+        "[multiproc_worker_utils.py:239] Exception in worker#015\n"
+        "Jul 15 08:09:04 host vllm[1]: Traceback (most recent call last):#012  File "
+        '"/x/vllm/multimodal/processing.py", line 1254, in _call_hf_processor#012'
+        "TypeError: bad processor\n"
+    )
+    lines = normalise(raw).lines
+    assert lines[0].text == "Exception in worker" and lines[0].level == "ERROR"
+    assert lines[0].source == "VllmWorkerProcess"
+    assert lines[-1].text == "TypeError: bad processor"
+    # A paste without rsyslog's marks keeps a `#0..` it happens to contain.
+    assert texts("see issue #011 for this\n") == ["see issue #011 for this"]
+
+
 def test_compose_ci_chat_markdown_and_caret_lines() -> None:
     raw = (
         "hey, this broke after the upgrade:\n"

@@ -19,21 +19,20 @@ REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 297 real logs: real heldout 74.1 / 89.0 / 90.0 %, dev 71.4 / 76.2 / 84.2 %, tune
-# 100 / 93.2 / 92.3 %. Leaving a frame's install path out of the search (it pulled
-# tracebacks toward the entries about install paths) put two more held-out positives in
-# the first three and answered two more held-out negatives: chosen on tune, where it
-# gained top-1 and lost nothing. The bar for held-out real logs is 80 / 92 / 80:
-# top-1 and top-3 are not reached.
+# 337 real logs (40 more, collected blind and split by thread: the engine of the morning
+# scored them 55.6 / 72.7 / 83.3 % before any of them was read): real heldout 70.6 / 87.2 /
+# 89.0 %, dev 71.4 / 76.2 / 84.2 %, tune 96.5 / 91.2 / 91.4 %. The morning's engine scores
+# the same splits 70.6 / 84.9 / 91.8 (heldout) and 89.7 / 88.2 / 91.4 (tune). The issue's
+# bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
 REAL_BARS = {
-    HELD_OUT: (0.74, 0.89, 0.90),
+    HELD_OUT: (0.70, 0.87, 0.89),
     "dev": (0.71, 0.76, 0.84),
-    "tune": (1.0, 0.93, 0.92),
+    "tune": (0.96, 0.91, 0.91),
 }
-# Self-written: blind 92.2 / 98.0 / 95.0, heldout 97.1 / 100 / 88.2, tune 98.5 / 100 / 100.
+# Self-written: blind 92.2 / 100 / 95.0, heldout 97.1 / 100 / 88.2, tune 98.5 / 100 / 100.
 WRITTEN_BARS = {
     "heldout": (0.97, 1.0, 0.88),
-    "blind": (0.92, 0.98, 0.95),
+    "blind": (0.92, 1.0, 0.95),
     "tune": (0.98, 1.0, 1.0),
 }
 
