@@ -2,11 +2,12 @@
 
 Anyone who can message the bot can paste: a pattern that backtracks over whitespace, or a
 loop that rescans a line, turns one paste into seconds or minutes of a held GIL. Each family
-below is cleaned (`normalise`) and read (`read`) at two sizes: twice the input may take at
-most three times as long (a quadratic step takes four). Each timing is this process's CPU
-time (other work on the machine does not count), the best of three with the garbage
-collector off, each over enough calls to last several milliseconds; a family over the bound
-is measured again, up to three times, so one unlucky timing does not decide.
+below is cleaned (`normalise`) and read (`read`) at two sizes, n and 4n: four times the input
+may take at most eight times as long (a linear step takes four, a quadratic one sixteen, so
+noise of twice either way does not decide). Each timing is this thread's CPU time (other work
+on the machine, and threads an earlier test left in this process, do not count), the best of
+three with the garbage collector off, each over enough calls to last several milliseconds; a
+family over the bound is measured again, up to three times.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from kb.reading import read
 
 _LINES = 8  # distinct lines per input: the cleaner reads a repeated line only once
 _MIN_SECONDS = 0.003
-_BOUND = 3.0  # linear growth doubles the time; quadratic quadruples it
+_GROWTH = 4  # the large input is this many times the small one
+_BOUND = 8.0  # linear growth takes 4 times as long, quadratic 16
 _HEAD = "ERROR 11-28 10:00:00 [core.py:1] RuntimeError: boom\n"  # so the paste is read
 
 
 def _lines(line: Callable[[int, int], str]) -> Callable[[int], str]:
-    """`_LINES` distinct lines, each grown with n (kept under the 8000-character clip)."""
+    """`_LINES` distinct lines, each grown with n (at 4n still under the 8000-character clip)."""
     return lambda n: _HEAD + "".join(line(i, n) + "\n" for i in range(_LINES))
 
 
@@ -37,11 +39,11 @@ ERROR_PREFIX = "ERROR 11-28 10:00:00 [2026-01-01 10:00:00 "
 
 # name: (input of size ~n, n)
 FAMILIES: dict[str, tuple[Callable[[int], str], int]] = {
-    "whitespace runs": (_lines(lambda i, n: " " * n + f"shard {i} loaded"), 3900),
-    "whitespace runs, tabs": (_lines(lambda i, n: f"shard {i}" + " \t" * n + "loaded"), 1500),
-    "one \\r part of spaces": (lambda n: _HEAD + "x\r" + " " * n, 100_000),
-    "\\r storm": (lambda n: _HEAD + "x" + "\r" * n + "y", 200_000),
-    "\\r storm, spaces": (lambda n: _HEAD + "x" + "\r " * n, 100_000),
+    "whitespace runs": (_lines(lambda i, n: " " * n + f"shard {i} loaded"), 1950),
+    "whitespace runs, tabs": (_lines(lambda i, n: f"shard {i}" + " \t" * n + "loaded"), 950),
+    "one \\r part of spaces": (lambda n: _HEAD + "x\r" + " " * n, 50_000),
+    "\\r storm": (lambda n: _HEAD + "x" + "\r" * n + "y", 100_000),
+    "\\r storm, spaces": (lambda n: _HEAD + "x" + "\r " * n, 50_000),
     "\\r storm, tiny parts": (lambda n: _HEAD + "".join(f"\r{i}" for i in range(n)), 5000),
     "\\r progress redraws": (
         lambda n: (
@@ -49,23 +51,23 @@ FAMILIES: dict[str, tuple[Callable[[int], str], int]] = {
         ),
         5000,
     ),
-    "[repeated bait": (_lines(lambda i, n: f"{i} [repeated" + " " * n), 2000),
+    "[repeated bait": (_lines(lambda i, n: f"{i} [repeated" + " " * n), 1950),
     "[repeated marker after spaces": (
         _lines(lambda i, n: f"{i}" + " " * n + "[repeated 2x across cluster]"),
-        2000,
+        1950,
     ),
-    "nested quotes": (_lines(lambda i, n: ">" * n + f" {i}"), 2000),
-    "nested brackets": (_lines(lambda i, n: "[" * n + f"{i}" + "]" * n), 2000),
-    "nested parens": (_lines(lambda i, n: "(" * n + f"{i}" + ")" * n), 2000),
-    "nested double quotes": (_lines(lambda i, n: '"' * n + f"{i}"), 2000),
-    "one long line": (lambda n: _HEAD + "RuntimeError: boom at 0x7f " * n, 20_000),
-    "a.a.a.a": (_lines(lambda i, n: f"error {i} " + "a." * n), 1500),
-    "%| bait": (_lines(lambda i, n: " " * n + f"x{i}%|"), 3900),
-    "%| bait, one part": (lambda n: _HEAD + "x\r" + " " * n + "1%|", 100_000),
+    "nested quotes": (_lines(lambda i, n: ">" * n + f" {i}"), 1950),
+    "nested brackets": (_lines(lambda i, n: "[" * n + f"{i}" + "]" * n), 950),
+    "nested parens": (_lines(lambda i, n: "(" * n + f"{i}" + ")" * n), 950),
+    "nested double quotes": (_lines(lambda i, n: '"' * n + f"{i}"), 1950),
+    "one long line": (lambda n: _HEAD + "RuntimeError: boom at 0x7f " * n, 10_000),
+    "a.a.a.a": (_lines(lambda i, n: f"error {i} " + "a." * n), 950),
+    "%| bait": (_lines(lambda i, n: " " * n + f"x{i}%|"), 1950),
+    "%| bait, one part": (lambda n: _HEAD + "x\r" + " " * n + "1%|", 50_000),
     "%| bait, short parts": (lambda n: _HEAD + "x" + ("\r" + " " * n + "%|") * 2000, 60),
-    "ERROR prefix bait": (_lines(lambda i, n: ERROR_PREFIX * (n // 44) + f"x{i}"), 2000),
-    "ERROR: prefix bait": (_lines(lambda i, n: "ERROR: " * (n // 7) + f"x{i}"), 2000),
-    "blank lines": (lambda n: _HEAD + "\n" * n + "x", 200_000),
+    "ERROR prefix bait": (_lines(lambda i, n: ERROR_PREFIX * (n // 44) + f"x{i}"), 1950),
+    "ERROR: prefix bait": (_lines(lambda i, n: "ERROR: " * (n // 7) + f"x{i}"), 1950),
+    "blank lines": (lambda n: _HEAD + "\n" * n + "x", 100_000),
 }
 
 
@@ -75,18 +77,18 @@ def _best(call: Callable[[], object], number: int, tries: int = 3) -> float:
     gc.disable()
     try:
         for _ in range(tries):
-            started = time.process_time()
+            started = time.thread_time()
             for _ in range(number):
                 call()
-            best = min(best, time.process_time() - started)
+            best = min(best, time.thread_time() - started)
     finally:
         gc.enable()
     return best
 
 
 def _growth(at: Callable[[int], Callable[[], object]], n: int) -> float:
-    """time(2n) / time(n), with as many calls per timing as make n last a few ms."""
-    small, large = at(n), at(2 * n)
+    """time(4n) / time(n), with as many calls per timing as make n last a few ms."""
+    small, large = at(n), at(_GROWTH * n)
     number = 1
     while _best(small, number, tries=1) < _MIN_SECONDS and number < 10_000:
         number *= 4
