@@ -3,8 +3,9 @@
 Evidence per entry, from three channels:
   signature     noisy-or of exact hits, each weighted by how much the signature proves and
                 by where in the paste it was found (the root-cause line counts most)
-  lexical       BM25 of the paste's error region against the entry: absolute (squashed)
-                and relative to the best entry for this paste
+  lexical       BM25 of the paste's error region against the entry: absolute (squashed),
+                relative to the best entry for this paste, and its margin over the best
+                other entry (a clear lead in words says more than a high score all share)
   dense         best cosine between the error region and any view of the entry: absolute
                 (rescaled) and its margin over the best other entry
   unnamed_error the paste has an error line, yet nothing the entry names was found in it:
@@ -31,7 +32,15 @@ from kb.errors import KBError
 from kb.roles import Role
 
 DEFAULT_CALIBRATION = Path(__file__).parent / "data" / "calibration.json"
-FEATURES = ("signature", "lexical", "lexical_rel", "dense", "dense_margin", "unnamed_error")
+FEATURES = (
+    "signature",
+    "lexical",
+    "lexical_rel",
+    "dense",
+    "dense_margin",
+    "unnamed_error",
+    "lexical_margin",
+)
 
 THRESHOLD = 0.5  # below: no_match
 HIGH = 0.8
@@ -121,7 +130,13 @@ def features(signature: Vectors, bm25: Vectors, cosine: Vectors, has_cause: bool
     else:
         margin = np.zeros_like(cosine)
     unnamed = (signature < 0.05) & has_cause
-    columns = (signature, lexical, lexical_rel, dense, margin, unnamed)
+    if len(bm25) > 1 and bm25.max() > 0:
+        top_two = np.sort(bm25)[-2:]
+        others = np.where(bm25 >= top_two[1], top_two[0], top_two[1])
+        lexical_margin = np.clip((bm25 - others) / bm25.max(), -1.0, 1.0)
+    else:
+        lexical_margin = np.zeros_like(bm25)
+    columns = (signature, lexical, lexical_rel, dense, margin, unnamed, lexical_margin)
     return np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
 
 

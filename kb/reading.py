@@ -51,6 +51,11 @@ class Reading:
         return self.cause is None and Role.WRAPPER in self.roles
 
     @property
+    def names_no_error(self) -> bool:
+        """Something failed (frames, wrappers), but no line says what: no exception, no code."""
+        return self.has_errors and not any(r >= Role.WEAK for r in self.roles)
+
+    @property
     def has_errors(self) -> bool:
         """Anything in the paste says something failed (a cause, a wrapper, a traceback)."""
         return any(r >= Role.FRAME or r is Role.WRAPPER for r in self.roles)

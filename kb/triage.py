@@ -56,6 +56,20 @@ IMPORT_NOTE = (
 # Facts that leave two readings open: no entry is more than "likely" until the log says more.
 _HEDGES = {"@import-no-origin": IMPORT_NOTE}
 
+NO_ERROR_NOTE = (
+    "The paste shows a traceback but no line that says what went wrong (the exception, an "
+    "error code): paste the lines after the traceback's last frame to confirm."
+)
+REQUEST_CRASH_NOTE = (
+    "The paste shows a request that found the engine dead, but not the startup before it: "
+    "whether it was the first request after 'Application startup complete' or one of many "
+    "is not shown. The first request: the false-ready entry. After a while of serving: "
+    "paste the lines before the first error, with the startup."
+)
+# Facts that say what happened but not enough to name an entry: an entry that only such a
+# fact points to (no line of the paste names it) is "likely" at most.
+_UNDECIDED = {"@crash-on-request": REQUEST_CRASH_NOTE}
+
 
 WRAPPER_NOTE = (
     "Only wrapper lines were pasted (EngineDeadError, 'See root cause above', ...): the cause "
@@ -336,9 +350,28 @@ class Triager:
             probability = np.minimum(probability, ranking.PARTIAL_CAP)
         if reading.facts & _HEDGES.keys():
             probability = np.minimum(probability, ranking.HEDGE_CAP)
+        if reading.names_no_error:  # a traceback cut before its exception, wrappers alone
+            unnamed = rows[:, 0] <= 0  # and no signature or fact names the entry
+            probability = np.where(unnamed, np.minimum(probability, ranking.HEDGE_CAP), probability)
+        undecided = self._undecided(reading, rows)
+        probability = np.where(undecided, np.minimum(probability, ranking.HEDGE_CAP), probability)
         if _refused(reading):  # a refused request is the user's input: nothing to fix
             probability = probability * ranking.AGAINST_FACTOR
         return probability
+
+    def _undecided(self, reading: Reading, rows: Vectors) -> np.ndarray:
+        """Per entry: whether its only signature evidence is a fact that cannot decide."""
+        facts = reading.facts & _UNDECIDED.keys()
+        if not facts:
+            return np.zeros(len(rows), dtype=bool)
+        from_facts = np.asarray(
+            [
+                ranking.noisy_or(sig.weight for sig in sigs if sig.text in facts)
+                for sigs in self.index.signatures
+            ],
+            dtype=np.float32,
+        )
+        return (from_facts > 0) & (rows[:, 0] <= from_facts + 1e-6)
 
     def triage(
         self, paste: bytes | str, top: int | None = None, observed: frozenset[str] = frozenset()
@@ -358,7 +391,11 @@ class Triager:
             notes.append(PARTIAL_NOTE)
         if reading.only_wrappers:
             notes.append(WRAPPER_NOTE)
+        elif reading.names_no_error and not reading.partial:
+            notes.append(NO_ERROR_NOTE)
         notes.extend(_HEDGES[f] for f in sorted(reading.facts & _HEDGES.keys()))
+        if self._undecided(reading, rows)[order[0]]:
+            notes.extend(_UNDECIDED[f] for f in sorted(reading.facts & _UNDECIDED.keys()))
         if _refused(reading):
             notes.append(USAGE_NOTE if "@usage-error" in reading.facts else REQUEST_NOTE)
         channels = {

@@ -21,6 +21,12 @@ def test_features_are_relative_to_the_paste_and_name_unsupported_errors() -> Non
     assert col["dense"][2] == 0.0  # below the floor is no evidence
     assert col["dense_margin"][0] == pytest.approx(0.3) and col["dense_margin"][1] < 0
     assert col["unnamed_error"].tolist() == [0.0, 1.0, 1.0]
+    # How far ahead in words the entry is: the leader by half its score, the rest behind.
+    assert col["lexical_margin"].tolist() == pytest.approx([0.5, -0.5, -1.0])
+    tied = features(
+        np.zeros(2, np.float32), np.array([5.0, 5.0], np.float32), np.zeros(2, np.float32), True
+    )
+    assert tied[:, FEATURES.index("lexical_margin")].tolist() == [0.0, 0.0]  # no leader
     no_cause = features(
         np.zeros(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), False
     )

@@ -201,3 +201,70 @@ def test_a_worker_death_mid_capture_is_the_capture_entry_not_a_stuck_startup(
     assert first == "acl-graph-capture-fails-507903"
     still = paste.split("(Worker_TP1")[0]
     assert triager.triage(still).matches[0].entry_id == "startup-appears-stuck-in-graph-mode"
+
+
+FALSE_READY = "false-ready-startup-succeeds-but-first-request-crashes"
+_REQUEST_DIED = (
+    "ERROR 12-07 10:00:00 [serving_chat.py:1] Error in chat completion stream generator.\n"
+    '  File "/x/vllm/v1/engine/async_llm.py", line 572, in generate\n'
+    "    out = q.get_nowait() or await q.get()\n"
+    "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack "
+    "trace (above) for the root cause.\n"
+    'INFO:     127.0.0.1:50000 - "POST /v1/chat/completions HTTP/1.1" 500 Internal Server Error\n'
+)
+
+
+def test_a_request_crash_without_its_startup_names_false_ready_as_likely_at_most(
+    triager: Triager,
+) -> None:
+    """Which request it was decides false-ready (the first) from a late death (one of many)."""
+    from kb.triage import REQUEST_CRASH_NOTE
+
+    unplaced = triager.triage(_REQUEST_DIED)
+    assert unplaced.verdict != "match"
+    assert unplaced.matches[0].entry_id == FALSE_READY  # still the entry to read first
+    assert REQUEST_CRASH_NOTE in unplaced.notes
+    startup = (
+        "INFO 12-07 09:59:50 [api_server.py:1] Starting vLLM API server 0 on http://0.0.0.0:8000\n"
+        "INFO:     Application startup complete.\n"
+    )
+    first = triager.triage(startup + _REQUEST_DIED)
+    assert first.verdict == "match" and first.matches[0].entry_id == FALSE_READY
+    assert REQUEST_CRASH_NOTE not in first.notes
+    # What a runner watched (ready, then the first request, then death) decides it too.
+    watched = triager.triage(_REQUEST_DIED, observed=frozenset({"@first-request-crash"}))
+    assert watched.verdict == "match" and watched.matches[0].entry_id == FALSE_READY
+
+
+def test_a_request_crash_with_its_own_error_is_answered_by_that_error(triager: Triager) -> None:
+    """The rule holds back only the entry the crash alone points to, not one a line names."""
+    result = triager.triage(
+        '  File "/x/vllm_ascend/attention/mla_v1.py", line 900, in forward\n'
+        "    torch_npu.atb.npu_ring_mla(q_nope=q_nope, q_rope=q_pe)\n"
+        "RuntimeError: npu_ring_mla: aclnn call failed\n" + _REQUEST_DIED
+    )
+    assert result.verdict == "match"
+    assert result.matches[0].entry_id == "mla-attention-runtime-failures-after-ready"
+
+
+def test_a_traceback_cut_before_its_exception_is_never_a_match_on_words_alone(
+    triager: Triager,
+) -> None:
+    frames = (
+        "Traceback (most recent call last):\n"
+        '  File "/usr/local/bin/vllm", line 7, in <module>\n'
+        "    sys.exit(main())\n"
+        '  File "/vllm-workspace/vllm/vllm/entrypoints/cli/main.py", line 66, in main\n'
+        "    cmd.subparser_init(subparsers).set_defaults(dispatch_function=cmd.cmd)\n"
+        '  File "/vllm-workspace/vllm-ascend/vllm_ascend/utils.py", line 275, in adapt_patch\n'
+        "    from vllm_ascend.patch import platform  # noqa: F401\n"
+        '  File "/vllm-workspace/vllm-ascend/vllm_ascend/patch/platform/__init__.py", line 21, in <module>\n'
+    )
+    cut = triager.triage(frames)
+    assert cut.verdict != "match"
+    assert cut.matches  # the closest entries are still listed
+    ended = triager.triage(
+        frames + "    import vllm_ascend.patch.platform.patch_common\n"
+        "ImportError: cannot import name '__version__' from 'vllm' (unknown location)\n"
+    )
+    assert ended.verdict == "match"  # the exception line decides it

@@ -19,21 +19,25 @@ REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 337 real logs (40 more, collected blind and split by thread: the engine of the morning
-# scored them 55.6 / 72.7 / 83.3 % before any of them was read): real heldout 70.6 / 87.2 /
-# 89.0 %, dev 71.4 / 76.2 / 84.2 %, tune 96.5 / 91.2 / 91.4 %. The morning's engine scores
-# the same splits 70.6 / 84.9 / 91.8 (heldout) and 89.7 / 88.2 / 91.4 (tune). The issue's
-# bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
+# 337 real logs: real heldout 76.5 / 87.2 / 90.4 %, dev 71.4 / 76.2 / 84.2 %, tune 89.7 /
+# 89.7 / 95.7 %. Before the lexical margin feature (chosen by cross-validation over tune's
+# threads: objective 2.248 -> 2.270) and the two "likely at most" rules (a request crash
+# whose place is not shown; a traceback that names no error), the same logs scored heldout
+# 70.6 / 87.2 / 89.0 and tune 96.5 / 91.2 / 91.4: tune's in-sample figures fell as the
+# fit got more regular, its cross-validated ones rose. The 40 logs collected blind last
+# scored 55.6 / 72.7 / 83.3 % before any of them was read. The bar for held-out real
+# logs is 80 / 92 / 80: top-1 and top-3 are not reached.
 REAL_BARS = {
-    HELD_OUT: (0.70, 0.87, 0.89),
+    HELD_OUT: (0.76, 0.87, 0.90),
     "dev": (0.71, 0.76, 0.84),
-    "tune": (0.96, 0.91, 0.91),
+    "tune": (0.89, 0.89, 0.95),
 }
-# Self-written: blind 92.2 / 100 / 95.0, heldout 97.1 / 100 / 88.2, tune 98.5 / 100 / 100.
+# Self-written: blind 94.1 / 100 / 90.0, heldout 94.1 / 100 / 94.1, tune 95.6 / 100 / 100
+# (before: 92.2 / 100 / 95.0, 97.1 / 100 / 88.2, 98.5 / 100 / 100).
 WRITTEN_BARS = {
-    "heldout": (0.97, 1.0, 0.88),
-    "blind": (0.92, 1.0, 0.95),
-    "tune": (0.98, 1.0, 1.0),
+    "heldout": (0.94, 1.0, 0.94),
+    "blind": (0.94, 1.0, 0.90),
+    "tune": (0.95, 1.0, 1.0),
 }
 
 
