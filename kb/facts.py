@@ -19,7 +19,7 @@ _READY = re.compile(
 )
 _REQUEST_DEATH = re.compile(
     r'"POST /v1/\S{0,100} HTTP/1\.\d" 500\b|"code":\s?500\b.{0,40}$|'
-    r"EngineCore encountered an issue|"
+    r"EngineCore encountered an issue|Engine loop is not running|"  # V1, V0 (MQEngineDeadError)
     r"Exception in ASGI application|, in run_asgi\b"  # the server's request handler crashed
 )
 # Once the server is being stopped, an engine that dies is the stop, not a crash.

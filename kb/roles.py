@@ -71,6 +71,8 @@ _CANN_TRACEBACK = re.compile(r"^\s*TraceBack \(most recent call last\):")  # end
 _UNWRAP = (
     re.compile(r"Worker failed with error '(?P<inner>.+)'(?:, please check the stack trace.*)?$"),
     re.compile(r"NPUModelRunner failed, error is (?P<inner>.+)$"),
+    # vLLM V0's MQEngineDeadError quotes the error that stopped the engine loop (repr).
+    re.compile(r"find the original error: (?P<inner>\w{1,80}\(.+)$"),
 )
 _WRAPPER = re.compile(
     r"EngineDeadError|Engine core initialization failed|See root cause above|"

@@ -234,6 +234,25 @@ def test_a_request_that_got_a_500_from_a_dead_engine_is_a_crash_on_a_request() -
     assert "@request-error" not in r.facts
 
 
+def test_vllm_v0s_dead_engine_error_is_read_as_the_error_it_quotes() -> None:
+    """`MQEngineDeadError` carries the repr of what stopped the engine loop, on one line."""
+    r = reading_of(
+        "ERROR 06-23 13:46:28 [serving_chat.py:911] Traceback (most recent call last):\n"
+        'ERROR 06-23 13:46:28 [serving_chat.py:911]   File "/x/vllm/engine/multiprocessing/'
+        'client.py", line 596, in _process_request\n'
+        "ERROR 06-23 13:46:28 [serving_chat.py:911]     raise request_output\n"
+        "ERROR 06-23 13:46:28 [serving_chat.py:911] vllm.engine.multiprocessing.MQEngineDeadError: "
+        "Engine loop is not running. Inspect the stacktrace to find the original error: "
+        "RuntimeError('The current working operator name is ReshapeCacheOperation.\\n"
+        "[ERROR] 2025-06-23-13:46:28 (PID:17133, Device:0, RankID:-1) ERR00100 PTA call acl api "
+        "failed.\\n').\n"
+    )
+    assert r.signature and r.signature.startswith("RuntimeError('The current working operator")
+    assert "@crash-on-request" in r.facts  # a request found the engine loop dead
+    bare = reading_of("MQEngineDeadError: Engine loop is not running.\n")
+    assert bare.cause is None  # nothing quoted: a wrapper, the cause is above it
+
+
 def test_a_bare_exception_takes_its_meaning_from_the_frame_above() -> None:
     r = reading_of(
         "Traceback (most recent call last):\n"
