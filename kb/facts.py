@@ -43,7 +43,12 @@ _CAPTURE = re.compile(
     r"Capturing (?:CUDA|ACL) graphs|Starting to capture ACL graphs|Capturing torchair graph"
 )
 _CAPTURE_DONE = re.compile(r"Graph capturing finished|Loading torchair graph cache")
-_CAPTURE_TOOK = re.compile(r"Graph capturing finished in (\d+) secs")
+# How long startup's graph work took, in whole seconds (vLLM's gpu_model_runner.py,
+# compilation/monitor.py and backends.py lines).
+_STARTUP_TOOK = re.compile(
+    r"Graph capturing finished in (\d+) secs|torch\.compile (?:takes|took) (\d+)(?:\.\d+)? s "
+    r"in total|Compiling a graph for [^\n]{1,80}? takes (\d+)(?:\.\d+)? s"
+)
 _LONG_CAPTURE_S = 300  # on-call hears "is it hung?" well before this; capture can take 20 min
 
 # Serving that long before the engine died is not a first-request crash.
@@ -66,7 +71,7 @@ FACT_TEXT = {
     "@died-after-serving": "the engine died after serving requests for a long time",
     "@capture-in-progress": "startup is still capturing graphs, not ready yet, looks stuck",
     "@capture-died": "a worker died during graph capture at startup, the capture failed",
-    "@long-capture": "graph capture took a very long time during startup",
+    "@long-capture": "graph compile or capture took a very long time during startup",
     "@wrong-vllm-imported": "python imports a different vllm than the installed one you edited",
     "@garbled-output": "the server answers but the generated output text is garbled gibberish",
 }
@@ -255,7 +260,11 @@ def log_facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
         died = any(_DEATH.search(lines[i].text) or roles[i] is Role.FRAME for i in after)
         if not done and not failed:
             facts.add("@capture-died" if died else "@capture-in-progress")
-    took = [int(m.group(1)) for ln in lines if (m := _CAPTURE_TOOK.search(ln.text))]
+    took = [
+        int(next(g for g in m.groups() if g))
+        for ln in lines
+        if (m := _STARTUP_TOOK.search(ln.text))
+    ]
     if took and max(took) >= _LONG_CAPTURE_S and not any(r >= Role.WEAK for r in roles):
         facts.add("@long-capture")
     if any("transformers_modules" in ln.text for ln in lines):

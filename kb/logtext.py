@@ -46,7 +46,8 @@ _PREFIX = re.compile(
     |(?:>\s?)                                                   # chat quote
     |(?:[-*\u2022]\s+(?=\S))                                     # chat bullet
     |(?:(?P<service>[A-Za-z0-9][\w.-]*)\s+\|\s?)                 # docker-compose "vllm-1  | "
-    |(?:\((?P<proc>[A-Za-z_][\w.:=-]*(?:\ (?!pid=)[\w.:=,\[\]-]+)*)
+    |(?:\((?P<proc>[A-Za-z_][\w.:=-]*(?:\([\w.()]{0,120}\))?      # Ray Data: (MapWorker(
+        (?:\ (?!pid=)[\w.:=,\[\]-]+)*)                             # MapBatches(X)) pid=4)
         \s+pid=\d+[^)]{0,200}\)\s*)                                 # (VllmWorker rank=0 pid=12)
     |(?:\[rank(?P<rank>\d+)\]:\s?)                               # [rank3]:
     |(?:(?P<level>INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL|FATAL

@@ -19,6 +19,8 @@ def test_vllm_process_level_timestamp_and_file_prefixes_are_removed() -> None:
         "(Worker_TP3 pid=3410) WARNING 11-28 10:12:09 [utils.py:1] careful\n"
         "(VllmWorker rank=0 pid=77) INFO 11-28 10:12:09 [x.py:2] hello\n"
         "(Worker_DP0_TP5_EP5 pid=91) INFO 11-28 10:12:09 [x.py:2] ep\n"
+        "(MapWorker(MapBatches(vLLMEngineStageUDF)) pid=4385) (EngineCore_DP0 pid=6448) INFO "
+        "02-12 15:00:36 [monitor.py:34] ray data\n"
     )
     lines = normalise(raw).lines
     assert [ln.text for ln in lines] == [
@@ -27,8 +29,9 @@ def test_vllm_process_level_timestamp_and_file_prefixes_are_removed() -> None:
         "careful",
         "hello",
         "ep",
+        "ray data",
     ]
-    assert [ln.level for ln in lines] == ["INFO", "ERROR", "WARNING", "INFO", "INFO"]
+    assert [ln.level for ln in lines] == ["INFO", "ERROR", "WARNING", "INFO", "INFO", "INFO"]
     assert lines[1].source == "EngineCore_DP0"
     assert lines[0].seconds is not None and lines[1].seconds == lines[0].seconds + 8
 

@@ -432,3 +432,22 @@ def test_a_bare_exception_raised_by_name_is_a_cause() -> None:
         "Exception: data did not match any variant of untagged enum ModelWrapper at line 1 column 3\n"
     )
     assert r.signature and r.signature.startswith("Exception: data did not match")
+
+
+def test_a_startup_whose_compile_or_capture_took_minutes_says_so() -> None:
+    slow = reading_of(
+        "(EngineCore_DP0 pid=6448) INFO 02-12 15:00:36 [backends.py:319] Compiling a graph for "
+        "compile range (1, 8000) takes 2219.43 s\n"
+        "(EngineCore_DP0 pid=6448) INFO 02-12 15:00:36 [monitor.py:34] torch.compile takes "
+        "2222.52 s in total\n"
+    )
+    assert "@long-capture" in slow.facts
+    captured = reading_of(
+        "INFO 12-07 10:00:00 [gpu_model_runner.py:1] Graph capturing finished in 412 secs, took 0.5 GiB\n"
+    )
+    assert "@long-capture" in captured.facts
+    quick = reading_of(
+        "INFO 06-19 23:05:18 [monitor.py:33] torch.compile takes 7.51 s in total\n"
+        "INFO 06-19 23:05:30 [gpu_model_runner.py:1] Graph capturing finished in 12 secs, took 0.4 GiB\n"
+    )
+    assert "@long-capture" not in quick.facts
