@@ -70,7 +70,8 @@ TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
 _CANN_TRACEBACK = re.compile(r"^\s*TraceBack \(most recent call last\):")  # ends a CANN report
 _UNWRAP = (
     re.compile(r"Worker failed with error '(?P<inner>.+)'(?:, please check the stack trace.*)?$"),
-    re.compile(r"NPUModelRunner failed, error is (?P<inner>.+)$"),
+    # vllm-ascend wraps the runner's init, and everything under it, once or twice.
+    re.compile(r"(?:NPUModelRunner (?:init )?failed, error is )+(?P<inner>.+)$"),
     # vLLM V0's MQEngineDeadError quotes the error that stopped the engine loop (repr).
     re.compile(r"find the original error: (?P<inner>\w{1,80}\(.+)$"),
 )

@@ -52,6 +52,13 @@ def test_npu_model_runner_wrapper_is_unwrapped() -> None:
         "RuntimeError: NPUModelRunner failed, error is AtbRingMLAGetWorkspaceSize failed\n"
     )
     assert r.signature == "AtbRingMLAGetWorkspaceSize failed"
+    twice = reading_of(
+        "RuntimeError: NPUModelRunner init failed, error is NPUModelRunner failed, error is "
+        "operation not permitted when a stream is capturing\n"
+    )
+    assert twice.signature == "operation not permitted when a stream is capturing"
+    init = reading_of("RuntimeError: NPUModelRunner init failed, error is Alloc sq cq fail\n")
+    assert init.signature == "Alloc sq cq fail"
 
 
 def test_warnings_do_not_win_over_errors_and_wrappers_are_never_the_root_cause() -> None:

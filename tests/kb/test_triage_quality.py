@@ -19,20 +19,18 @@ REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 377 real logs: real heldout 76.9 / 85.6 / 89.3 %, dev 71.4 / 76.2 / 84.2 %, tune 85.7 /
-# 89.9 / 94.8 %. The 40 logs collected blind last (`n5`) scored 54.5 / 86.4 / 83.3 % before
-# any of them was read (the morning's engine: 45.5 / 86.4 / 77.8). On the 337 logs before
-# them the morning's engine scored heldout 70.6 / 87.2 / 89.0 and this one 76.5 / 84.9 /
-# 90.4: a lexical margin feature and 33 signatures taken from vLLM / vllm-ascend / torch
-# source (kept because cross-validation over tune's threads said so: objective 2.248 ->
-# 2.270 -> 2.298; the signatures cost held-out two judgement calls in the first three), and
-# two "likely at most" rules (a request crash whose place is not shown; a traceback that
-# names no error). The bar for held-out real logs is 80 / 92 / 80: top-1 and top-3
-# are not reached.
+# 427 real logs: real heldout 76.7 / 82.0 / 87.4 %, dev 71.4 / 81.0 / 84.2 %, tune 82.9 /
+# 89.8 / 94.1 %. The 50 logs collected blind last (`n6`) scored 60.0 / 69.6 / 85.2 % before
+# any of them was read, and joined the splits after (17 tune, 33 heldout): they are why the
+# held-out bar is lower than on the 377 logs before them, where this engine scores 76.9 /
+# 85.6 / 88.1 (the morning's: 76.9 / 85.6 / 89.3; 24 signatures taken from vLLM, CANN,
+# torch and transformers source, chosen on tune, cost one held-out negative). Earlier
+# batches: `n5` 54.5 / 86.4 / 83.3, `n4` 55.6 / 72.7 / 83.3 unseen. The bar for
+# held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
 REAL_BARS = {
-    HELD_OUT: (0.76, 0.85, 0.89),
-    "dev": (0.71, 0.76, 0.84),
-    "tune": (0.85, 0.89, 0.94),
+    HELD_OUT: (0.76, 0.81, 0.87),
+    "dev": (0.71, 0.80, 0.84),
+    "tune": (0.82, 0.89, 0.94),
 }
 # Self-written: blind 96.1 / 100 / 90.0, heldout 97.1 / 100 / 94.1, tune 98.5 / 100 / 100
 # (the morning: 92.2 / 100 / 95.0, 97.1 / 100 / 88.2, 98.5 / 100 / 100).
