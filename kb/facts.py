@@ -74,7 +74,28 @@ FACT_TEXT = {
     "@long-capture": "graph compile or capture took a very long time during startup",
     "@wrong-vllm-imported": "python imports a different vllm than the installed one you edited",
     "@garbled-output": "the server answers but the generated output text is garbled gibberish",
+    "@mla-runtime-crash": "an MLA model crashed in its forward pass while running a request",
 }
+
+# Models whose attention is MLA: the model types vLLM 0.32.0 treats as DeepSeek-style MLA
+# (transformers_utils/model_arch_config_convertor.py, is_deepseek_mla), the names their
+# checkpoints go by, and vllm-ascend's MLA backend.
+_MLA_MODEL = re.compile(
+    r"deepseek[_-]?v(?:2|3|32|4)|deepseek[_-]?r1|deepseek_mtp|kimi[_-]?k[23]|kimi_linear|"
+    r"glm4_moe_lite|glm-?4\.7-?flash|glm_moe_dsa|longcat[_-]?flash|pangu_ultra_moe|"
+    r"kv_lora_rank|\bmla_attn\b|mla_v1\.py|\bMLA\b",
+    re.IGNORECASE,
+)
+# Frames of a request being run, and frames only startup has (loading, profiling, capture).
+_RUNTIME_FRAME = re.compile(
+    r"in (?:execute_model|_forward_decode|_forward_prefill|forward_attn\w*|generate|step|"
+    r"_model_forward|sample_tokens)\b|self_attn\(|self\.mla_attn\("
+)
+_STARTUP_FRAME = re.compile(
+    r"in (?:load_model|load_weights|profile_run|capture_model|_dummy_run|init_device|"
+    r"determine_available_memory|initialize_kv_cache\w*|_initialize_kv_caches|"
+    r"compile_or_warm_up_model|__init__)\b"
+)
 
 
 # vLLM says "GPU" on every platform (`GPU KV cache size`, `# GPU blocks`): not a marker.
@@ -209,6 +230,16 @@ def _imports_wrong_vllm(lines: Sequence[LogLine]) -> bool:
     return len(roots) >= 2  # two copies of vllm in one traceback: one shadows the other
 
 
+def _mla_runtime_crash(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
+    """An MLA model's traceback through a request's forward pass, and none of startup's."""
+    frames = [ln.text[:2000] for ln, role in zip(lines, roles, strict=True) if role is Role.FRAME]
+    return (
+        any(_RUNTIME_FRAME.search(f) for f in frames)
+        and not any(_STARTUP_FRAME.search(f) for f in frames)
+        and any(_MLA_MODEL.search(ln.text[:2000]) for ln in lines)
+    )
+
+
 def log_facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
     """Every fact of the log but whose import failed (that needs the frame above the cause)."""
     facts: set[str] = set()
@@ -276,4 +307,6 @@ def log_facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
         facts.add("@missing-package")
     if _imports_wrong_vllm(lines):
         facts.add("@wrong-vllm-imported")
+    if _mla_runtime_crash(lines, roles):
+        facts.add("@mla-runtime-crash")
     return facts

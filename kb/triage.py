@@ -19,6 +19,15 @@ from kb.errors import InputError
 from kb.facts import FACT_TEXT
 from kb.index import Index
 from kb.logtext import decode, looks_binary, normalise
+from kb.notes import (
+    HEDGES,
+    NO_ERROR_NOTE,
+    PARTIAL_NOTE,
+    REQUEST_NOTE,
+    UNDECIDED,
+    USAGE_NOTE,
+    WRAPPER_NOTE,
+)
 from kb.reading import Reading, read
 from kb.roles import FAILED_WORDS, Role
 from kb.signatures import Kind, without_choices
@@ -30,51 +39,6 @@ _DENSE_CHARS = 160
 _EVIDENCE_CHARS = 300
 _WORTH_LISTING = 0.02
 _CONFIRM_SYMPTOMS = 2  # a lookup lists no entry that shares nothing with the words
-
-PARTIAL_NOTE = (
-    "The paste stops inside a traceback: its last lines, with the exception, are missing. "
-    "This is the likely entry; paste the end of the log to confirm."
-)
-
-
-REQUEST_NOTE = (
-    "The server refused a request (HTTP 4xx: too long, unknown model, bad parameters) and kept "
-    "serving: that is the request's input, not a crash of the server."
-)
-USAGE_NOTE = (
-    "vLLM refused the command line (a flag or a value it does not take): fix the command; "
-    "`vllm serve --help` lists what this version accepts."
-)
-
-
-IMPORT_NOTE = (
-    "The paste does not show whose import of the transformers name failed. If the frame "
-    "above the ImportError is in vllm/, vLLM needs a newer transformers (do not apply "
-    "'do not upgrade transformers'); if it is in transformers_modules/ or a model's "
-    "modeling_*.py, it is the model's remote code. Paste the traceback to confirm."
-)
-# Facts that leave two readings open: no entry is more than "likely" until the log says more.
-_HEDGES = {"@import-no-origin": IMPORT_NOTE}
-
-NO_ERROR_NOTE = (
-    "The paste shows a traceback but no line that says what went wrong (the exception, an "
-    "error code): paste the lines after the traceback's last frame to confirm."
-)
-REQUEST_CRASH_NOTE = (
-    "The paste shows a request that found the engine dead, but not the startup before it: "
-    "whether it was the first request after 'Application startup complete' or one of many "
-    "is not shown. The first request: the false-ready entry. After a while of serving: "
-    "paste the lines before the first error, with the startup."
-)
-# Facts that say what happened but not enough to name an entry: an entry that only such a
-# fact points to (no line of the paste names it) is "likely" at most.
-_UNDECIDED = {"@crash-on-request": REQUEST_CRASH_NOTE}
-
-
-WRAPPER_NOTE = (
-    "Only wrapper lines were pasted (EngineDeadError, 'See root cause above', ...): the cause "
-    "is logged above them. Paste the lines before the first wrapper."
-)
 
 
 @dataclass(frozen=True)
@@ -348,7 +312,7 @@ class Triager:
         probability = np.where(against, probability * ranking.AGAINST_FACTOR, probability)
         if reading.partial:
             probability = np.minimum(probability, ranking.PARTIAL_CAP)
-        if reading.facts & _HEDGES.keys():
+        if reading.facts & HEDGES.keys():
             probability = np.minimum(probability, ranking.HEDGE_CAP)
         if reading.names_no_error:  # a traceback cut before its exception, wrappers alone
             unnamed = rows[:, 0] <= 0  # and no signature or fact names the entry
@@ -361,7 +325,7 @@ class Triager:
 
     def _undecided(self, reading: Reading, rows: Vectors) -> np.ndarray:
         """Per entry: whether its only signature evidence is a fact that cannot decide."""
-        facts = reading.facts & _UNDECIDED.keys()
+        facts = reading.facts & UNDECIDED.keys()
         if not facts:
             return np.zeros(len(rows), dtype=bool)
         from_facts = np.asarray(
@@ -393,9 +357,9 @@ class Triager:
             notes.append(WRAPPER_NOTE)
         elif reading.names_no_error and not reading.partial:
             notes.append(NO_ERROR_NOTE)
-        notes.extend(_HEDGES[f] for f in sorted(reading.facts & _HEDGES.keys()))
+        notes.extend(HEDGES[f] for f in sorted(reading.facts & HEDGES.keys()))
         if self._undecided(reading, rows)[order[0]]:
-            notes.extend(_UNDECIDED[f] for f in sorted(reading.facts & _UNDECIDED.keys()))
+            notes.extend(UNDECIDED[f] for f in sorted(reading.facts & UNDECIDED.keys()))
         if _refused(reading):
             notes.append(USAGE_NOTE if "@usage-error" in reading.facts else REQUEST_NOTE)
         channels = {

@@ -1,8 +1,8 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
 from kb import Triager
+from kb.notes import IMPORT_NOTE
 from kb.signatures import without_choices
-from kb.triage import IMPORT_NOTE
 
 REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
 DIRECT_RUN = "direct-run-doesnt-pick-your-code-changes"
@@ -218,7 +218,7 @@ def test_a_request_crash_without_its_startup_names_false_ready_as_likely_at_most
     triager: Triager,
 ) -> None:
     """Which request it was decides false-ready (the first) from a late death (one of many)."""
-    from kb.triage import REQUEST_CRASH_NOTE
+    from kb.notes import REQUEST_CRASH_NOTE
 
     unplaced = triager.triage(_REQUEST_DIED)
     assert unplaced.verdict != "match"
@@ -268,3 +268,35 @@ def test_a_traceback_cut_before_its_exception_is_never_a_match_on_words_alone(
         "ImportError: cannot import name '__version__' from 'vllm' (unknown location)\n"
     )
     assert ended.verdict == "match"  # the exception line decides it
+
+
+_MLA_FORWARD = (
+    "Traceback (most recent call last):\n"
+    '  File "/vllm-workspace/vllm-ascend/vllm_ascend/worker/model_runner_v1.py", line 2210, '
+    "in execute_model\n"
+    "    hidden_states = self._model_forward(input_ids, positions)\n"
+    '  File "/vllm-workspace/vllm/vllm/model_executor/models/{module}.py", line 195, in forward\n'
+    "    hidden_states = self.self_attn(**attn_kwargs)\n"
+    '  File "/usr/local/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1775, '
+    "in _wrapped_call_impl\n"
+    "    return self._call_impl(*args, **kwargs)\n"
+)
+MLA = "mla-attention-runtime-failures-after-ready"
+
+
+def test_an_mla_model_that_crashed_running_a_request_names_the_mla_entry_as_likely(
+    triager: Triager,
+) -> None:
+    """Cut before its error, a crash in an MLA model's forward pass points at MLA attention;
+    the same frames of another model, or of startup, do not."""
+    from kb.notes import MLA_CRASH_NOTE
+
+    mla = triager.triage(_MLA_FORWARD.format(module="glm4_moe_lite"))
+    assert mla.verdict != "match"  # the error itself is not in the paste
+    assert mla.matches[0].entry_id == MLA
+    assert MLA_CRASH_NOTE in mla.notes
+    dense = triager.triage(_MLA_FORWARD.format(module="qwen3_moe"))
+    assert MLA not in [m.entry_id for m in dense.matches[:1]]
+    assert MLA_CRASH_NOTE not in dense.notes
+    loading = _MLA_FORWARD.format(module="deepseek_v2").replace("in execute_model", "in load_model")
+    assert MLA_CRASH_NOTE not in triager.triage(loading).notes

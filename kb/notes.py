@@ -1,0 +1,52 @@
+"""What an answer says beside its entries: the paste is cut, the request was refused, the
+log cannot decide between two readings. Each note tells the user what to paste or do next."""
+
+PARTIAL_NOTE = (
+    "The paste stops inside a traceback: its last lines, with the exception, are missing. "
+    "This is the likely entry; paste the end of the log to confirm."
+)
+
+
+REQUEST_NOTE = (
+    "The server refused a request (HTTP 4xx: too long, unknown model, bad parameters) and kept "
+    "serving: that is the request's input, not a crash of the server."
+)
+USAGE_NOTE = (
+    "vLLM refused the command line (a flag or a value it does not take): fix the command; "
+    "`vllm serve --help` lists what this version accepts."
+)
+
+
+IMPORT_NOTE = (
+    "The paste does not show whose import of the transformers name failed. If the frame "
+    "above the ImportError is in vllm/, vLLM needs a newer transformers (do not apply "
+    "'do not upgrade transformers'); if it is in transformers_modules/ or a model's "
+    "modeling_*.py, it is the model's remote code. Paste the traceback to confirm."
+)
+# Facts that leave two readings open: no entry is more than "likely" until the log says more.
+HEDGES = {"@import-no-origin": IMPORT_NOTE}
+
+NO_ERROR_NOTE = (
+    "The paste shows a traceback but no line that says what went wrong (the exception, an "
+    "error code): paste the lines after the traceback's last frame to confirm."
+)
+REQUEST_CRASH_NOTE = (
+    "The paste shows a request that found the engine dead, but not the startup before it: "
+    "whether it was the first request after 'Application startup complete' or one of many "
+    "is not shown. The first request: the false-ready entry. After a while of serving: "
+    "paste the lines before the first error, with the startup."
+)
+MLA_CRASH_NOTE = (
+    "The crash is in the forward pass of an MLA model (DeepSeek, Kimi, GLM-4.7-Flash, ...) "
+    "while it ran a request, but no line says it is MLA attention that failed: paste the "
+    "error after the last frame (AtbRingMLA, FusedInferAttentionScore, 561002) to confirm."
+)
+# Facts that say what happened but not enough to name an entry: an entry that only such a
+# fact points to (no line of the paste names it) is "likely" at most.
+UNDECIDED = {"@crash-on-request": REQUEST_CRASH_NOTE, "@mla-runtime-crash": MLA_CRASH_NOTE}
+
+
+WRAPPER_NOTE = (
+    "Only wrapper lines were pasted (EngineDeadError, 'See root cause above', ...): the cause "
+    "is logged above them. Paste the lines before the first wrapper."
+)
