@@ -23,8 +23,14 @@ IMPORT_NOTE = (
     "'do not upgrade transformers'); if it is in transformers_modules/ or a model's "
     "modeling_*.py, it is the model's remote code. Paste the traceback to confirm."
 )
+INSPECTION_NOTE = (
+    "vLLM could not inspect the model's class: the subprocess that imports it failed, and "
+    "why (an import, a missing package, the transformers version) is in that subprocess's "
+    "own output, not in the paste. Paste the error printed before 'Error in inspecting "
+    "model architecture'; only if it says the architecture is unknown is it that entry."
+)
 # Facts that leave two readings open: no entry is more than "likely" until the log says more.
-HEDGES = {"@import-no-origin": IMPORT_NOTE}
+HEDGES = {"@import-no-origin": IMPORT_NOTE, "@inspection-failed": INSPECTION_NOTE}
 
 NO_ERROR_NOTE = (
     "The paste shows a traceback but no line that says what went wrong (the exception, an "

@@ -33,6 +33,14 @@ _TRANSFORMERS_IMPORT = re.compile(
     r"cannot import name '?\w+'? from '?transformers\b|No module named '?transformers\."
 )
 
+# vLLM inspects a model's class in a subprocess (model_executor/models/registry.py,
+# _run_in_subprocess): when that fails, the paste shows only that it failed, while why
+# (an import, a package, transformers' version) is in the subprocess's own output.
+_INSPECTION = re.compile(r"Error in inspecting model architecture|failed to be inspected")
+_INSPECTION_CAUSE = re.compile(
+    r"CalledProcessError|failed to be inspected|Error in inspecting|Error raised in subprocess"
+)
+
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
 
 
@@ -109,6 +117,16 @@ def _is_partial(roles: Sequence[Role], lines: Sequence[LogLine]) -> bool:
     return not any(roles[i] in (Role.CAUSE, Role.WEAK, Role.WRAPPER) for i in tail)
 
 
+def _inspection_unexplained(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
+    """The model's inspection failed, and no error line says why (the subprocess's own)."""
+    causes = [ln.text for ln, r in zip(lines, roles, strict=True) if r is Role.CAUSE]
+    return (
+        bool(causes)
+        and all(_INSPECTION_CAUSE.search(c[:2000]) for c in causes)
+        and any(_INSPECTION.search(ln.text[:2000]) for ln in lines)
+    )
+
+
 def read(lines: Sequence[LogLine]) -> Reading:
     roles = [role_of(ln) for ln in lines]
     for i in range(1, len(roles)):
@@ -155,6 +173,8 @@ def read(lines: Sequence[LogLine]) -> Reading:
                 signature = f"{signature} (at {context})"
         if _TRANSFORMERS_IMPORT.search(signature):
             facts.add(import_origin(where, lines))
+        if _inspection_unexplained(lines, roles):
+            facts.add("@inspection-failed")
     return Reading(
         lines=tuple(lines),
         roles=tuple(roles),

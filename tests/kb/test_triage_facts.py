@@ -62,6 +62,39 @@ def test_a_missing_dependency_during_inspection_is_not_an_unknown_architecture(
     assert not (result.verdict == "match" and result.matches[0].entry_id == ARCHITECTURE)
 
 
+_INSPECTION_FAILED = (
+    "ERROR 12-07 05:35:01 [registry.py:433] Error in inspecting model architecture "
+    "'Qwen2_5_VLForConditionalGeneration'\n"
+    "ERROR 12-07 05:35:01 [registry.py:433] Traceback (most recent call last):\n"
+    'ERROR 12-07 05:35:01 [registry.py:433]   File "/x/vllm/model_executor/models/registry.py", '
+    "line 507, in _run_in_subprocess\n"
+    "ERROR 12-07 05:35:01 [registry.py:433]     returned.check_returncode()\n"
+    "ERROR 12-07 05:35:01 [registry.py:433] subprocess.CalledProcessError: Command "
+    "'['/usr/bin/python3', '-m', 'vllm.model_executor.models.registry']' returned non-zero "
+    "exit status 1.\n"
+)
+
+
+def test_an_inspection_that_failed_for_a_reason_not_pasted_is_no_certain_answer(
+    triager: Triager,
+) -> None:
+    """The subprocess's own error says whether the class is unknown or its import broke."""
+    from kb.notes import INSPECTION_NOTE
+
+    unexplained = triager.triage(_INSPECTION_FAILED)
+    assert unexplained.verdict != "match"
+    assert unexplained.matches[0].entry_id == ARCHITECTURE  # still the one to read first
+    assert INSPECTION_NOTE in unexplained.notes
+    explained = triager.triage(
+        _INSPECTION_FAILED
+        + "ERROR 12-07 05:35:01 [registry.py:433] RuntimeError: Error raised in subprocess:\n"
+        "ERROR 12-07 05:35:01 [registry.py:433] AttributeError: module "
+        "'vllm.model_executor.models.kimi_k25' has no attribute 'KimiK25ForConditionalGeneration'\n"
+    )
+    assert explained.verdict == "match" and explained.matches[0].entry_id == ARCHITECTURE
+    assert INSPECTION_NOTE not in explained.notes
+
+
 def test_a_list_of_allowed_values_names_no_cause(triager: Triager) -> None:
     """`fp8` inside "Must be one of [...]" is an option offered, not the checkpoint's format."""
     refused = triager.triage(
