@@ -1,6 +1,6 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
-from kb import Triager
+from kb import Triage, Triager
 from kb.notes import IMPORT_NOTE
 from kb.signatures import without_choices
 
@@ -8,6 +8,13 @@ REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
 DIRECT_RUN = "direct-run-doesnt-pick-your-code-changes"
 QUALITY = "api-reachable-but-output-quality-odd"
 ARCHITECTURE = "architecture-not-recognized"
+
+
+def assert_hedged(result: Triage, entry_id: str, note: str) -> None:
+    """The entry to read first, never a match, and the note saying what would decide it."""
+    assert result.verdict != "match"
+    assert result.matches[0].entry_id == entry_id
+    assert note in result.notes
 
 
 def test_a_bare_transformers_import_is_never_a_match_and_says_what_to_look_for(
@@ -81,10 +88,7 @@ def test_an_inspection_that_failed_for_a_reason_not_pasted_is_no_certain_answer(
     """The subprocess's own error says whether the class is unknown or its import broke."""
     from kb.notes import INSPECTION_NOTE
 
-    unexplained = triager.triage(_INSPECTION_FAILED)
-    assert unexplained.verdict != "match"
-    assert unexplained.matches[0].entry_id == ARCHITECTURE  # still the one to read first
-    assert INSPECTION_NOTE in unexplained.notes
+    assert_hedged(triager.triage(_INSPECTION_FAILED), ARCHITECTURE, INSPECTION_NOTE)
     explained = triager.triage(
         _INSPECTION_FAILED
         + "ERROR 12-07 05:35:01 [registry.py:433] RuntimeError: Error raised in subprocess:\n"
@@ -253,10 +257,7 @@ def test_a_request_crash_without_its_startup_names_false_ready_as_likely_at_most
     """Which request it was decides false-ready (the first) from a late death (one of many)."""
     from kb.notes import REQUEST_CRASH_NOTE
 
-    unplaced = triager.triage(_REQUEST_DIED)
-    assert unplaced.verdict != "match"
-    assert unplaced.matches[0].entry_id == FALSE_READY  # still the entry to read first
-    assert REQUEST_CRASH_NOTE in unplaced.notes
+    assert_hedged(triager.triage(_REQUEST_DIED), FALSE_READY, REQUEST_CRASH_NOTE)
     startup = (
         "INFO 12-07 09:59:50 [api_server.py:1] Starting vLLM API server 0 on http://0.0.0.0:8000\n"
         "INFO:     Application startup complete.\n"
@@ -324,10 +325,7 @@ def test_an_mla_model_that_crashed_running_a_request_names_the_mla_entry_as_like
     the same frames of another model, or of startup, do not."""
     from kb.notes import MLA_CRASH_NOTE
 
-    mla = triager.triage(_MLA_FORWARD.format(module="glm4_moe_lite"))
-    assert mla.verdict != "match"  # the error itself is not in the paste
-    assert mla.matches[0].entry_id == MLA
-    assert MLA_CRASH_NOTE in mla.notes
+    assert_hedged(triager.triage(_MLA_FORWARD.format(module="glm4_moe_lite")), MLA, MLA_CRASH_NOTE)
     dense = triager.triage(_MLA_FORWARD.format(module="qwen3_moe"))
     assert MLA not in [m.entry_id for m in dense.matches[:1]]
     assert MLA_CRASH_NOTE not in dense.notes
