@@ -96,6 +96,13 @@ _STARTUP_FRAME = re.compile(
     r"determine_available_memory|initialize_kv_cache\w*|_initialize_kv_caches|"
     r"compile_or_warm_up_model|__init__)\b"
 )
+# Frames only a request being served has: the engine's step loop, the API handler, a
+# graph replay updating its attention parameters. Startup never runs them.
+_SERVING_FRAME = re.compile(
+    r"in (?:execute_model|sample_tokens|step|step_with_batch_queue|_process_engine_step|"
+    r"run_asgi|create_chat_completion|create_completion|update_attn_params|"
+    r"_update_attn_\w{1,40}_params)\b"
+)
 
 
 # vLLM says "GPU" on every platform (`GPU KV cache size`, `# GPU blocks`): not a marker.
@@ -240,6 +247,14 @@ def _mla_runtime_crash(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
     )
 
 
+def _serving_crash(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
+    """A traceback through a served request's frames, and none of startup's."""
+    frames = [ln.text[:2000] for ln, role in zip(lines, roles, strict=True) if role is Role.FRAME]
+    return any(_SERVING_FRAME.search(f) for f in frames) and not any(
+        _STARTUP_FRAME.search(f) for f in frames
+    )
+
+
 def log_facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
     """Every fact of the log but whose import failed (that needs the frame above the cause)."""
     facts: set[str] = set()
@@ -274,6 +289,8 @@ def log_facts(lines: Sequence[LogLine], roles: Sequence[Role]) -> set[str]:
             facts.add("@first-request-crash")
         else:
             facts.add("@died-after-serving")
+    if ready is None and "@crash-on-request" not in facts and _serving_crash(lines, roles):
+        facts.add("@crash-on-request")
     if death is None and any(REQUEST_ERROR.search(ln.text) for ln in lines):
         facts.add("@request-error")
     if any(_USAGE_ERROR.match(ln.text) for ln in lines):

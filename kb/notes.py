@@ -29,15 +29,26 @@ INSPECTION_NOTE = (
     "own output, not in the paste. Paste the error printed before 'Error in inspecting "
     "model architecture'; only if it says the architecture is unknown is it that entry."
 )
+HEADS_TP_NOTE = (
+    "vLLM refused the tensor parallel size before loading the model: the attention heads do "
+    "not divide evenly across the TP ranks. Pick a --tensor-parallel-size that divides the "
+    "head count (add --pipeline-parallel-size for more devices). The QK-norm entry is for a "
+    "shape mismatch while loading or running, when TP exceeds the KV heads."
+)
 # Facts that leave two readings open: no entry is more than "likely" until the log says more.
-HEDGES = {"@import-no-origin": IMPORT_NOTE, "@inspection-failed": INSPECTION_NOTE}
+HEDGES = {
+    "@import-no-origin": IMPORT_NOTE,
+    "@inspection-failed": INSPECTION_NOTE,
+    "@heads-tp-check": HEADS_TP_NOTE,
+}
 
 NO_ERROR_NOTE = (
     "The paste shows a traceback but no line that says what went wrong (the exception, an "
     "error code): paste the lines after the traceback's last frame to confirm."
 )
 REQUEST_CRASH_NOTE = (
-    "The paste shows a request that found the engine dead, but not the startup before it: "
+    "The paste shows a request crashing the engine (an HTTP 500, a dead engine, a traceback "
+    "through the serving loop), but not the startup before it: "
     "whether it was the first request after 'Application startup complete' or one of many "
     "is not shown. The first request: the false-ready entry. After a while of serving: "
     "paste the lines before the first error, with the startup."

@@ -41,6 +41,14 @@ _INSPECTION_CAUSE = re.compile(
     r"CalledProcessError|failed to be inspected|Error in inspecting|Error raised in subprocess"
 )
 
+# vLLM refuses a tensor parallel size that does not divide the attention heads before it
+# loads anything (config/model.py, verify_with_parallel_config): the user's choice of TP, a
+# near miss of the QK-norm entry's shape mismatches, which real threads label both ways.
+_HEADS_TP_CHECK = re.compile(
+    r"attention heads(?: \(\d{1,9}\))? must be divisible by (?:the )?tensor parallel size",
+    re.IGNORECASE,
+)
+
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
 
 
@@ -175,6 +183,8 @@ def read(lines: Sequence[LogLine]) -> Reading:
             facts.add(import_origin(where, lines))
         if _inspection_unexplained(lines, roles):
             facts.add("@inspection-failed")
+        if _HEADS_TP_CHECK.search(signature[:2000]):
+            facts.add("@heads-tp-check")
     return Reading(
         lines=tuple(lines),
         roles=tuple(roles),

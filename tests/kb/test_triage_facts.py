@@ -1,7 +1,7 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
 from kb import Triage, Triager
-from kb.notes import IMPORT_NOTE
+from kb.notes import HEADS_TP_NOTE, IMPORT_NOTE, REQUEST_CRASH_NOTE
 from kb.signatures import without_choices
 
 REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
@@ -255,8 +255,6 @@ def test_a_request_crash_without_its_startup_names_false_ready_as_likely_at_most
     triager: Triager,
 ) -> None:
     """Which request it was decides false-ready (the first) from a late death (one of many)."""
-    from kb.notes import REQUEST_CRASH_NOTE
-
     assert_hedged(triager.triage(_REQUEST_DIED), FALSE_READY, REQUEST_CRASH_NOTE)
     startup = (
         "INFO 12-07 09:59:50 [api_server.py:1] Starting vLLM API server 0 on http://0.0.0.0:8000\n"
@@ -331,3 +329,54 @@ def test_an_mla_model_that_crashed_running_a_request_names_the_mla_entry_as_like
     assert MLA_CRASH_NOTE not in dense.notes
     loading = _MLA_FORWARD.format(module="deepseek_v2").replace("in execute_model", "in load_model")
     assert MLA_CRASH_NOTE not in triager.triage(loading).notes
+
+
+QK_NORM = "qk-norm-mismatch-kv-heads-tp-head-divisibility"
+_TP_REFUSED = (
+    '  File "/usr/local/lib/python3.12/dist-packages/vllm/config/vllm.py", line 501, in __post_init__\n'
+    "    self.model_config.verify_with_parallel_config(self.parallel_config)\n"
+    '  File "/usr/local/lib/python3.12/dist-packages/vllm/config/model.py", line 1013, in '
+    "verify_with_parallel_config\n"
+    "    raise ValueError(\n"
+    "ValueError: Total number of attention heads (64) must be divisible by tensor parallel size (6).\n"
+)
+
+
+def test_a_tensor_parallel_size_refused_by_the_config_check_is_no_certain_answer(
+    triager: Triager,
+) -> None:
+    """The user's TP choice, refused before loading: the QK-norm entry to read, never a match."""
+    assert_hedged(triager.triage(_TP_REFUSED), QK_NORM, HEADS_TP_NOTE)
+    shape = triager.triage(
+        '  File "/vllm-workspace/vllm/vllm/model_executor/models/qwen3_moe.py", line 312, in forward\n'
+        "    k = self.k_norm(k)\n"
+        "RuntimeError: The size of tensor a (128) must match the size of tensor b (64) at "
+        "non-singleton dimension 0\n"
+    )
+    assert shape.verdict == "match" and shape.matches[0].entry_id == QK_NORM
+    assert HEADS_TP_NOTE not in shape.notes
+
+
+def test_a_traceback_through_the_serving_loop_is_a_crash_on_a_request(triager: Triager) -> None:
+    """The engine's step loop runs only for requests; startup's profile run is not one."""
+    from kb.logtext import normalise
+    from kb.reading import read
+
+    def frame(path: str, func: str) -> str:
+        return f'(EngineCore_DP0 pid=9) ERROR 12-07 10:00:01 [core.py:1]   File "{path}", line 1, in {func}\n'
+
+    died = "(EngineCore_DP0 pid=9) ERROR 12-07 10:00:01 [core.py:1] EngineCore encountered a fatal error.\n"
+    cause = "(EngineCore_DP0 pid=9) ERROR 12-07 10:00:01 [core.py:1] RuntimeError: The Inner error is reported as above.\n"
+    serving = (
+        died
+        + frame("/vllm-workspace/vllm/vllm/v1/engine/core.py", "_process_engine_step")
+        + frame("/vllm-workspace/vllm/vllm/v1/engine/core.py", "step")
+        + frame(
+            "/vllm-workspace/vllm-ascend/vllm_ascend/worker/model_runner_v1.py", "execute_model"
+        )
+        + cause
+    )
+    assert "@crash-on-request" in read(normalise(serving).lines).facts
+    assert_hedged(triager.triage(serving), FALSE_READY, REQUEST_CRASH_NOTE)
+    profiling = serving.replace("_process_engine_step", "profile_run")
+    assert "@crash-on-request" not in read(normalise(profiling).lines).facts
