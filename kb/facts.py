@@ -56,11 +56,13 @@ _LONG_SERVING_S = 1800
 _FEW_REQUESTS = 3
 
 # A package missing from the environment (torchvision, flash_attn) is the environment's
-# problem: not an architecture vLLM does not know, nor transformers drift. vLLM's and the
-# model's own modules are left out: a missing `vllm.model_executor.models.x` is a
-# registry mismatch, a missing `transformers.models.x` is drift.
+# problem: not an architecture vLLM does not know, nor transformers drift. vLLM's and
+# transformers' own modules are left out: a missing `vllm.model_executor.models.x` is a
+# registry mismatch, a missing `transformers.models.x` is drift. A missing
+# `transformers_modules.x` is the model's code not found (a dotted directory name, a cache
+# without the file): no transformers symbol is at fault, so it counts as missing too.
 _MISSING_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?(\w+)")
-_OWN_MODULES = frozenset({"vllm", "vllm_ascend", "transformers", "transformers_modules"})
+_OWN_MODULES = frozenset({"vllm", "vllm_ascend", "transformers"})
 
 
 # What each fact means, in words a runbook would use: it joins the text that is searched.

@@ -380,3 +380,15 @@ def test_a_traceback_through_the_serving_loop_is_a_crash_on_a_request(triager: T
     assert_hedged(triager.triage(serving), FALSE_READY, REQUEST_CRASH_NOTE)
     profiling = serving.replace("_process_engine_step", "profile_run")
     assert "@crash-on-request" not in read(normalise(profiling).lines).facts
+
+
+def test_a_model_module_not_found_is_not_a_missing_transformers_symbol(triager: Triager) -> None:
+    """`transformers_modules.X` not found: the model's code is not where Python looks (a dotted
+    directory name, a cache without the file); 'do not upgrade transformers' would not help."""
+    unfound = triager.triage(
+        '  File "/root/.cache/huggingface/modules/transformers_modules/ERNIE-4.5-VL-28B-A3B-PT/'
+        'processing_ernie_45t_vl.py", line 46, in <module>\n'
+        "    from .tokenization_ernie_45t_vl import Ernie4_5_VLTokenizer\n"
+        "ModuleNotFoundError: No module named 'transformers_modules.ERNIE-4'\n"
+    )
+    assert not (unfound.verdict == "match" and unfound.matches[0].entry_id == REMOTE_CODE)
