@@ -35,11 +35,18 @@ HEADS_TP_NOTE = (
     "head count (add --pipeline-parallel-size for more devices). The QK-norm entry is for a "
     "shape mismatch while loading or running, when TP exceeds the KV heads."
 )
+MAXLEN_NOTE = (
+    "vLLM refused --max-model-len because it is above what the model's config allows "
+    "(max_position_embeddings): lower it to that, or, only if the model really supports "
+    "more (RoPE scaling), set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. The config-max-length entry "
+    "is for the opposite: a config maximum that does not fit at run time."
+)
 # Facts that leave two readings open: no entry is more than "likely" until the log says more.
 HEDGES = {
     "@import-no-origin": IMPORT_NOTE,
     "@inspection-failed": INSPECTION_NOTE,
     "@heads-tp-check": HEADS_TP_NOTE,
+    "@maxlen-over-config": MAXLEN_NOTE,
 }
 
 NO_ERROR_NOTE = (

@@ -41,13 +41,19 @@ _INSPECTION_CAUSE = re.compile(
     r"CalledProcessError|failed to be inspected|Error in inspecting|Error raised in subprocess"
 )
 
-# vLLM refuses a tensor parallel size that does not divide the attention heads before it
-# loads anything (config/model.py, verify_with_parallel_config): the user's choice of TP, a
-# near miss of the QK-norm entry's shape mismatches, which real threads label both ways.
-_HEADS_TP_CHECK = re.compile(
-    r"attention heads(?: \(\d{1,9}\))? must be divisible by (?:the )?tensor parallel size",
-    re.IGNORECASE,
-)
+# vLLM's config checks refusing the user's own value before anything loads: near misses
+# of an entry (a TP size that does not divide the heads is not the QK-norm shape mismatch;
+# a max_model_len above the config's is not a config maximum that fails at run time), which
+# real threads label both ways. The answer names the entry and says what to change.
+_CONFIG_REFUSALS = {
+    "@heads-tp-check": re.compile(
+        r"attention heads(?: \(\d{1,9}\))? must be divisible by (?:the )?tensor parallel size",
+        re.IGNORECASE,
+    ),
+    "@maxlen-over-config": re.compile(
+        r"User-specified max_model_len(?: \(\d{1,12}\))? is greater than the derived max_model_len"
+    ),
+}
 
 _PACKAGE_ROOTS = ("vllm_ascend/", "vllm/", "torch_npu/", "torch/", "transformers/")
 
@@ -183,8 +189,7 @@ def read(lines: Sequence[LogLine]) -> Reading:
             facts.add(import_origin(where, lines))
         if _inspection_unexplained(lines, roles):
             facts.add("@inspection-failed")
-        if _HEADS_TP_CHECK.search(signature[:2000]):
-            facts.add("@heads-tp-check")
+        facts.update(f for f, check in _CONFIG_REFUSALS.items() if check.search(signature[:2000]))
     return Reading(
         lines=tuple(lines),
         roles=tuple(roles),

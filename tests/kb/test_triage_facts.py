@@ -1,7 +1,7 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
 from kb import Triage, Triager
-from kb.notes import HEADS_TP_NOTE, IMPORT_NOTE, REQUEST_CRASH_NOTE
+from kb.notes import HEADS_TP_NOTE, IMPORT_NOTE, MAXLEN_NOTE, REQUEST_CRASH_NOTE
 from kb.signatures import without_choices
 
 REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
@@ -332,6 +332,7 @@ def test_an_mla_model_that_crashed_running_a_request_names_the_mla_entry_as_like
 
 
 QK_NORM = "qk-norm-mismatch-kv-heads-tp-head-divisibility"
+MAX_LEN = "config-max-length-works-on-paper-but-not-in-runtime"
 _TP_REFUSED = (
     '  File "/usr/local/lib/python3.12/dist-packages/vllm/config/vllm.py", line 501, in __post_init__\n'
     "    self.model_config.verify_with_parallel_config(self.parallel_config)\n"
@@ -392,3 +393,25 @@ def test_a_model_module_not_found_is_not_a_missing_transformers_symbol(triager: 
         "ModuleNotFoundError: No module named 'transformers_modules.ERNIE-4'\n"
     )
     assert not (unfound.verdict == "match" and unfound.matches[0].entry_id == REMOTE_CODE)
+
+
+def test_a_max_model_len_above_the_config_is_no_certain_answer(triager: Triager) -> None:
+    """The user's --max-model-len, refused by the config check: the entry to read and what to
+    change; a config maximum that does not fit the KV cache stays a match."""
+    refused = (
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig\n"
+        "  Value error, User-specified max_model_len (100000) is greater than the derived "
+        "max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's "
+        "config.json). To allow overriding this maximum, set the env var "
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.\n"
+    )
+    assert_hedged(triager.triage(refused), MAX_LEN, MAXLEN_NOTE)
+    too_long = triager.triage(
+        "ValueError: To serve at least one request with the models's max seq len (262144), "
+        "(24.00 GiB KV cache is needed, which is larger than the available KV cache memory "
+        "(19.62 GiB). Based on the available memory, the estimated maximum model length is "
+        "214272. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+        "initializing the engine.\n"
+    )
+    assert too_long.verdict == "match" and too_long.matches[0].entry_id == MAX_LEN
+    assert MAXLEN_NOTE not in too_long.notes

@@ -19,19 +19,17 @@ REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 527 real logs: real heldout 76.1 / 80.0 / 86.6 %, dev 71.4 / 85.7 / 84.2 %, tune 84.8 /
-# 92.2 / 92.6 %. The last three batches were scored before anyone read them, then joined
-# the splits by thread: `n6` 60.0 / 69.6 / 85.2 %, `n7` 100 / 71.4 / 86.2 % (3 clear
-# positives), `n8` 80.0 / 94.1 / 78.8 % (the morning's engine: 80.0 / 100 / 75.8). They are
-# mostly pastes cut before their exception, labelled from the thread: why held-out top-3 is
-# lower than on the 377 logs before them, where this engine scores 76.9 / 85.6 / 88.1 (the
-# morning's: 76.9 / 85.6 / 89.3; 24 signatures taken from vLLM, CANN, torch and
-# transformers source, chosen on tune, cost one held-out negative). The bar for
-# held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
+# 577 real logs: real heldout 76.0 / 79.6 / 88.6 %, dev 71.4 / 90.5 / 89.5 %, tune 84.0 /
+# 91.0 / 94.2 %. The batches `n3` to `n9` were scored before anyone read them, then joined
+# the splits by thread (`n9`: 70.0 / 76.2 / 93.1 %); a second labeller, blind to the first
+# label, labelled `n3` to `n8` again, and the 38 rows where the two differ are AMBIGUOUS
+# (top-3 only). They are mostly pastes cut before their exception, labelled from the
+# thread. The bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not
+# reached.
 REAL_BARS = {
-    HELD_OUT: (0.76, 0.79, 0.86),
-    "dev": (0.71, 0.85, 0.84),
-    "tune": (0.84, 0.92, 0.92),
+    HELD_OUT: (0.76, 0.79, 0.88),
+    "dev": (0.71, 0.90, 0.89),
+    "tune": (0.84, 0.90, 0.94),
 }
 # Self-written: blind 96.1 / 100 / 90.0, heldout 97.1 / 100 / 94.1, tune 98.5 / 100 / 100
 # (the morning: 92.2 / 100 / 95.0, 97.1 / 100 / 88.2, 98.5 / 100 / 100).
