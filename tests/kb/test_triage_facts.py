@@ -1,7 +1,15 @@
 """What the reader's facts do to an answer, with the real model and the shipped runbook."""
 
+import pytest
+
 from kb import Triage, Triager
-from kb.notes import HEADS_TP_NOTE, IMPORT_NOTE, MAXLEN_NOTE, REQUEST_CRASH_NOTE
+from kb.notes import (
+    HEADS_TP_NOTE,
+    IMPORT_NOTE,
+    INSPECTION_NOTE,
+    MAXLEN_NOTE,
+    REQUEST_CRASH_NOTE,
+)
 from kb.signatures import without_choices
 
 REMOTE_CODE = "remote-code-import-fails-on-transformers-symbols"
@@ -56,19 +64,6 @@ def test_token_salad_from_a_running_server_is_the_output_quality_entry(triager: 
     assert result.matches[0].entry_id == QUALITY
 
 
-def test_a_missing_dependency_during_inspection_is_not_an_unknown_architecture(
-    triager: Triager,
-) -> None:
-    result = triager.triage(
-        "ERROR 12-07 05:35:01 [registry.py:1] Error in inspecting model architecture "
-        "'Qwen2VLForConditionalGeneration'\n"
-        '  File "/x/site-packages/transformers/models/qwen2_vl/image_processing_qwen2_vl.py", line 26, in <module>\n'
-        "    from torchvision.transforms.v2 import functional as tvF\n"
-        "ModuleNotFoundError: No module named 'torchvision'\n"
-    )
-    assert not (result.verdict == "match" and result.matches[0].entry_id == ARCHITECTURE)
-
-
 _INSPECTION_FAILED = (
     "ERROR 12-07 05:35:01 [registry.py:433] Error in inspecting model architecture "
     "'Qwen2_5_VLForConditionalGeneration'\n"
@@ -80,23 +75,6 @@ _INSPECTION_FAILED = (
     "'['/usr/bin/python3', '-m', 'vllm.model_executor.models.registry']' returned non-zero "
     "exit status 1.\n"
 )
-
-
-def test_an_inspection_that_failed_for_a_reason_not_pasted_is_no_certain_answer(
-    triager: Triager,
-) -> None:
-    """The subprocess's own error says whether the class is unknown or its import broke."""
-    from kb.notes import INSPECTION_NOTE
-
-    assert_hedged(triager.triage(_INSPECTION_FAILED), ARCHITECTURE, INSPECTION_NOTE)
-    explained = triager.triage(
-        _INSPECTION_FAILED
-        + "ERROR 12-07 05:35:01 [registry.py:433] RuntimeError: Error raised in subprocess:\n"
-        "ERROR 12-07 05:35:01 [registry.py:433] AttributeError: module "
-        "'vllm.model_executor.models.kimi_k25' has no attribute 'KimiK25ForConditionalGeneration'\n"
-    )
-    assert explained.verdict == "match" and explained.matches[0].entry_id == ARCHITECTURE
-    assert INSPECTION_NOTE not in explained.notes
 
 
 def test_a_list_of_allowed_values_names_no_cause(triager: Triager) -> None:
@@ -343,21 +321,6 @@ _TP_REFUSED = (
 )
 
 
-def test_a_tensor_parallel_size_refused_by_the_config_check_is_no_certain_answer(
-    triager: Triager,
-) -> None:
-    """The user's TP choice, refused before loading: the QK-norm entry to read, never a match."""
-    assert_hedged(triager.triage(_TP_REFUSED), QK_NORM, HEADS_TP_NOTE)
-    shape = triager.triage(
-        '  File "/vllm-workspace/vllm/vllm/model_executor/models/qwen3_moe.py", line 312, in forward\n'
-        "    k = self.k_norm(k)\n"
-        "RuntimeError: The size of tensor a (128) must match the size of tensor b (64) at "
-        "non-singleton dimension 0\n"
-    )
-    assert shape.verdict == "match" and shape.matches[0].entry_id == QK_NORM
-    assert HEADS_TP_NOTE not in shape.notes
-
-
 def test_a_traceback_through_the_serving_loop_is_a_crash_on_a_request(triager: Triager) -> None:
     """The engine's step loop runs only for requests; startup's profile run is not one."""
     from kb.logtext import normalise
@@ -383,35 +346,92 @@ def test_a_traceback_through_the_serving_loop_is_a_crash_on_a_request(triager: T
     assert "@crash-on-request" not in read(normalise(profiling).lines).facts
 
 
-def test_a_model_module_not_found_is_not_a_missing_transformers_symbol(triager: Triager) -> None:
-    """`transformers_modules.X` not found: the model's code is not where Python looks (a dotted
-    directory name, a cache without the file); 'do not upgrade transformers' would not help."""
-    unfound = triager.triage(
-        '  File "/root/.cache/huggingface/modules/transformers_modules/ERNIE-4.5-VL-28B-A3B-PT/'
-        'processing_ernie_45t_vl.py", line 46, in <module>\n'
-        "    from .tokenization_ernie_45t_vl import Ernie4_5_VLTokenizer\n"
-        "ModuleNotFoundError: No module named 'transformers_modules.ERNIE-4'\n"
-    )
-    assert not (unfound.verdict == "match" and unfound.matches[0].entry_id == REMOTE_CODE)
+@pytest.mark.parametrize(
+    ("paste", "not_entry"),
+    [
+        pytest.param(
+            "ERROR 12-07 05:35:01 [registry.py:1] Error in inspecting model architecture "
+            "'Qwen2VLForConditionalGeneration'\n"
+            '  File "/x/site-packages/transformers/models/qwen2_vl/image_processing_qwen2_vl.py", '
+            "line 26, in <module>\n"
+            "    from torchvision.transforms.v2 import functional as tvF\n"
+            "ModuleNotFoundError: No module named 'torchvision'\n",
+            ARCHITECTURE,
+            id="a package the environment lacks is no unknown architecture",
+        ),
+        pytest.param(
+            # The model's code is not where Python looks (a dotted directory name, a cache
+            # without the file): 'do not upgrade transformers' would not help.
+            '  File "/root/.cache/huggingface/modules/transformers_modules/ERNIE-4.5-VL-28B-A3B-PT/'
+            'processing_ernie_45t_vl.py", line 46, in <module>\n'
+            "    from .tokenization_ernie_45t_vl import Ernie4_5_VLTokenizer\n"
+            "ModuleNotFoundError: No module named 'transformers_modules.ERNIE-4'\n",
+            REMOTE_CODE,
+            id="a model module not found is no missing transformers symbol",
+        ),
+    ],
+)
+def test_a_module_missing_from_the_environment_is_not_the_entry_its_words_suggest(
+    triager: Triager, paste: str, not_entry: str
+) -> None:
+    result = triager.triage(paste)
+    assert not (result.verdict == "match" and result.matches[0].entry_id == not_entry)
 
 
-def test_a_max_model_len_above_the_config_is_no_certain_answer(triager: Triager) -> None:
-    """The user's --max-model-len, refused by the config check: the entry to read and what to
-    change; a config maximum that does not fit the KV cache stays a match."""
-    refused = (
-        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig\n"
-        "  Value error, User-specified max_model_len (100000) is greater than the derived "
-        "max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's "
-        "config.json). To allow overriding this maximum, set the env var "
-        "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.\n"
-    )
-    assert_hedged(triager.triage(refused), MAX_LEN, MAXLEN_NOTE)
-    too_long = triager.triage(
-        "ValueError: To serve at least one request with the models's max seq len (262144), "
-        "(24.00 GiB KV cache is needed, which is larger than the available KV cache memory "
-        "(19.62 GiB). Based on the available memory, the estimated maximum model length is "
-        "214272. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
-        "initializing the engine.\n"
-    )
-    assert too_long.verdict == "match" and too_long.matches[0].entry_id == MAX_LEN
-    assert MAXLEN_NOTE not in too_long.notes
+_MAXLEN_REFUSED = (
+    "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig\n"
+    "  Value error, User-specified max_model_len (100000) is greater than the derived "
+    "max_model_len (max_position_embeddings=2048.0 or model_max_length=None in model's "
+    "config.json). To allow overriding this maximum, set the env var "
+    "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("undecided", "entry_id", "note", "decided"),
+    [
+        pytest.param(
+            # The subprocess's own error says whether the class is unknown or its import broke.
+            _INSPECTION_FAILED,
+            ARCHITECTURE,
+            INSPECTION_NOTE,
+            _INSPECTION_FAILED
+            + "ERROR 12-07 05:35:01 [registry.py:433] RuntimeError: Error raised in subprocess:\n"
+            "ERROR 12-07 05:35:01 [registry.py:433] AttributeError: module "
+            "'vllm.model_executor.models.kimi_k25' has no attribute "
+            "'KimiK25ForConditionalGeneration'\n",
+            id="inspection failed, why not pasted",
+        ),
+        pytest.param(
+            # The user's TP choice, refused before loading, is not the QK-norm shape mismatch.
+            _TP_REFUSED,
+            QK_NORM,
+            HEADS_TP_NOTE,
+            '  File "/vllm-workspace/vllm/vllm/model_executor/models/qwen3_moe.py", line 312, '
+            "in forward\n"
+            "    k = self.k_norm(k)\n"
+            "RuntimeError: The size of tensor a (128) must match the size of tensor b (64) at "
+            "non-singleton dimension 0\n",
+            id="heads not divisible by TP",
+        ),
+        pytest.param(
+            # The user's --max-model-len above the config is not a config maximum that fails.
+            _MAXLEN_REFUSED,
+            MAX_LEN,
+            MAXLEN_NOTE,
+            "ValueError: To serve at least one request with the models's max seq len (262144), "
+            "(24.00 GiB KV cache is needed, which is larger than the available KV cache memory "
+            "(19.62 GiB). Based on the available memory, the estimated maximum model length is "
+            "214272. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+            "initializing the engine.\n",
+            id="max_model_len above the config",
+        ),
+    ],
+)
+def test_a_paste_that_cannot_decide_names_the_entry_and_what_would_decide_it(
+    triager: Triager, undecided: str, entry_id: str, note: str, decided: str
+) -> None:
+    assert_hedged(triager.triage(undecided), entry_id, note)
+    answer = triager.triage(decided)
+    assert answer.verdict == "match" and answer.matches[0].entry_id == entry_id
+    assert note not in answer.notes
