@@ -96,6 +96,9 @@ _BENIGN = re.compile(
     r"is deprecated and will be removed"
 )
 
+# A GitHub issue template's checklist ("- [x] I have searched the issues and cannot find
+# ..."): the form the user filled in, not the log, whatever words it holds.
+_CHECKLIST = re.compile(r"^\s*(?:[-*]\s+)?\[[ xX]\]\s")
 
 # Every pattern below needs one of these words or shapes; most lines of a long log have
 # none, so a few substring tests send them straight to the cheap end (a big alternation
@@ -113,6 +116,8 @@ ERROR_LEVELS = ("ERROR", "CRITICAL", "FATAL")
 
 
 def role_of(line: LogLine) -> Role:
+    if _CHECKLIST.match(line.text):
+        return Role.BENIGN
     if line.level not in ERROR_LEVELS:
         low = line.text.lower()
         if not any(w in low for w in _SUSPECT_WORDS) and not _SUSPECT_SHAPES.search(line.text):

@@ -28,6 +28,7 @@ from kb.notes import (
     USAGE_NOTE,
     WRAPPER_NOTE,
 )
+from kb.prose import gloss
 from kb.reading import Reading, read
 from kb.roles import FAILED_WORDS, Role
 from kb.signatures import Kind, without_choices
@@ -223,8 +224,11 @@ def _query(reading: Reading) -> tuple[str, str]:
     picked = [_without_path(reading.texts[i]) for i in order[:_QUERY_LINES]]
     if reading.signature:
         picked.insert(0, reading.signature)
-    # What the reader saw but no line says ("the first request crashed") is evidence too.
-    picked[1:1] = [FACT_TEXT[f] for f in sorted(reading.facts) if f in FACT_TEXT]
+    # What the reader saw but no line says ("the first request crashed") is evidence too,
+    # and so is what the user wrote around the log in Chinese, in the runbook's English.
+    said = [t for t, r in zip(reading.texts, reading.roles, strict=True) if r is not Role.BENIGN]
+    extra = [FACT_TEXT[f] for f in sorted(reading.facts) if f in FACT_TEXT] + [gloss(said)]
+    picked[1:1] = [x for x in extra if x]
     return "\n".join(picked), _dense_text(picked[:8])
 
 

@@ -1,5 +1,6 @@
 from kb.logtext import normalise
 from kb.reading import read
+from kb.roles import Role
 
 
 def reading_of(raw: str):  # type: ignore[no-untyped-def]
@@ -458,3 +459,13 @@ def test_a_startup_whose_compile_or_capture_took_minutes_says_so() -> None:
         "INFO 06-19 23:05:30 [gpu_model_runner.py:1] Graph capturing finished in 12 secs, took 0.4 GiB\n"
     )
     assert "@long-capture" not in quick.facts
+
+
+def test_an_issue_templates_checklist_is_the_form_not_the_log() -> None:
+    r = reading_of(
+        "- [X] I have checked the documentation and cannot find a solution there.\n"
+        "- [ ] I have searched the issues and there is not a similar one.\n"
+        "qwen2.5-72b-instruct answers are garbled on 910B\n"
+    )
+    assert r.roles[:2] == (Role.BENIGN, Role.BENIGN)
+    assert r.roles[2] is not Role.BENIGN

@@ -1,0 +1,100 @@
+"""What users write around their logs in Chinese, in the runbook's English.
+
+Ascend users often describe the failure in Chinese ("容器能正常拉起" then "调用接口进行推理时直接
+报错": the server starts, then the first inference request fails), and that sentence is often
+all a paste says. The runbook, BM25 and the embedding model read English only, so the words
+of a symptom are glossed: a fixed list of the technical words people use for these failures,
+each given the English the runbook uses for it. A word, not a sentence, is glossed: the gloss
+says what the prose names (a crash, a request, garbled output), never what it means as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_MAX_GLOSS_WORDS = 40
+_LINE_CHARS = 2000
+
+GLOSSARY: tuple[tuple[str, str], ...] = (
+    ("正常拉起", "started ready"),
+    ("正常启动", "started ready"),
+    ("启动成功", "started ready"),
+    ("启动失败", "startup failed"),
+    ("正常加载", "loaded ready"),
+    ("拉起", "start server"),
+    ("启动", "startup"),
+    ("首次请求", "first request"),
+    ("第一次请求", "first request"),
+    ("第一个请求", "first request"),
+    ("第一次", "first"),
+    ("首次", "first"),
+    ("请求", "request"),
+    ("调用接口", "API request"),
+    ("接口", "API"),
+    ("推理", "inference"),
+    ("聊天", "chat request"),
+    ("对话", "chat request"),
+    ("报错", "error"),
+    ("崩溃", "crash"),
+    ("挂掉", "crash died"),
+    ("挂了", "crash died"),
+    ("退出", "exit"),
+    ("乱码", "garbled output gibberish"),
+    ("胡言乱语", "garbled output gibberish"),
+    ("输出异常", "odd output"),
+    ("推理异常", "odd inference output"),
+    ("结果异常", "odd output"),
+    ("重复输出", "repeated output"),
+    ("重复", "repeated"),
+    ("精度", "accuracy"),
+    ("卡住", "stuck hang"),
+    ("卡死", "stuck hang"),
+    ("卡在", "stuck at"),
+    ("没有反应", "no response hang"),
+    ("无响应", "no response hang"),
+    ("图模式", "graph mode"),
+    ("图捕获", "graph capture"),
+    ("编译", "compile"),
+    ("端口", "port"),
+    ("被占用", "already in use"),
+    ("占用", "in use"),
+    ("绑定", "bind"),
+    ("权重", "weights"),
+    ("加载", "load"),
+    ("不支持", "not supported"),
+    ("架构", "architecture"),
+    ("上下文", "context length"),
+    ("长度", "length"),
+    ("显存", "device memory"),
+    ("内存", "memory"),
+    ("形状不匹配", "shape mismatch"),
+    ("不匹配", "mismatch"),
+    ("形状", "shape"),
+    ("量化", "quantization"),
+    ("多模态", "multimodal"),
+    ("图片", "image"),
+    ("视觉", "vision"),
+)
+
+
+# Longer words first, so one that holds another is read whole (首次请求, not 首次 and 请求).
+_LONGEST_FIRST = sorted(GLOSSARY, key=lambda pair: -len(pair[0]))
+
+
+def gloss(lines: Iterable[str]) -> str:
+    """The English of the glossary's words in the Chinese lines, once each, longest first."""
+    words: list[str] = []
+    for line in lines:
+        text = line[:_LINE_CHARS]
+        if not _CJK.search(text):
+            continue
+        for chinese, english in _LONGEST_FIRST:
+            if chinese in text:
+                text = text.replace(chinese, " ")  # 首次请求 is not also 请求
+                if english not in words:
+                    words.append(english)
+        if len(words) >= _MAX_GLOSS_WORDS:
+            break
+    return " ".join(words[:_MAX_GLOSS_WORDS])
