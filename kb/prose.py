@@ -16,6 +16,8 @@ from collections.abc import Iterable
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MAX_GLOSS_WORDS = 40
 _LINE_CHARS = 2000
+# What users write is a few sentences; a log that is Chinese throughout is not read whole.
+_MAX_LINES = 200
 
 GLOSSARY: tuple[tuple[str, str], ...] = (
     ("正常拉起", "started ready"),
@@ -91,10 +93,14 @@ _LONGEST_FIRST = sorted(GLOSSARY, key=lambda pair: -len(pair[0]))
 def gloss(lines: Iterable[str]) -> str:
     """The English of the glossary's words in the Chinese lines, once each, longest first."""
     words: list[str] = []
+    read = 0
     for line in lines:
         text = line[:_LINE_CHARS]
         if not _CJK.search(text):
             continue
+        read += 1
+        if read > _MAX_LINES:
+            break
         for chinese, english in _LONGEST_FIRST:
             if chinese in text:
                 text = text.replace(chinese, " ")  # 首次请求 is not also 请求

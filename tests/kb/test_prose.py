@@ -21,6 +21,8 @@ def test_english_lines_and_unknown_words_add_nothing() -> None:
     assert gloss(["ERROR 12-07 RuntimeError: the first request crashed"]) == ""
     assert gloss(["今天天气很好"]) == ""
     assert gloss(["崩溃" * 200_000]) == "crash"  # a huge line is read in its first part only
+    # A log in Chinese throughout is read in its first lines only: bounded, whatever its size.
+    assert gloss(["日志内容"] * 100_000 + ["崩溃"]) == ""
 
 
 def test_a_symptom_told_in_chinese_names_the_entry_told_in_english(triager: Triager) -> None:
