@@ -98,13 +98,16 @@ _STARTUP_FRAME = re.compile(
     r"determine_available_memory|initialize_kv_cache\w*|_initialize_kv_caches|"
     r"compile_or_warm_up_model|__init__)\b"
 )
-# Frames only a request being served has: the engine's step loop, the API handler, a
-# graph replay updating its attention parameters. Startup never runs them.
+# Frames of a request being served: the V1 engine core's step loop, the model run and
+# sampling, the API handler, a graph replay updating its attention parameters. Startup
+# runs the model too (the profile run, capture), so a startup frame anywhere vetoes them.
 _SERVING_FRAME = re.compile(
-    r"in (?:execute_model|sample_tokens|step|step_with_batch_queue|_process_engine_step|"
-    r"run_asgi|create_chat_completion|create_completion|update_attn_params|"
-    r"_update_attn_\w{1,40}_params)\b"
+    r'engine/core\.py", line \d+, in (?:step|step_with_batch_queue|_process_engine_step)\b|'
+    r"in (?:execute_model|sample_tokens|create_chat_completion|create_completion|"
+    r"update_attn_params|_update_attn_\w{1,40}_params)\b"
 )
+# A dataclass's generated `__init__` (`File "<string>"`) runs anywhere: not a startup frame.
+_GENERATED_FRAME = 'File "<string>"'
 
 
 # vLLM says "GPU" on every platform (`GPU KV cache size`, `# GPU blocks`): not a marker.
@@ -253,7 +256,7 @@ def _serving_crash(lines: Sequence[LogLine], roles: Sequence[Role]) -> bool:
     """A traceback through a served request's frames, and none of startup's."""
     frames = [ln.text[:2000] for ln, role in zip(lines, roles, strict=True) if role is Role.FRAME]
     return any(_SERVING_FRAME.search(f) for f in frames) and not any(
-        _STARTUP_FRAME.search(f) for f in frames
+        _STARTUP_FRAME.search(f) and _GENERATED_FRAME not in f for f in frames
     )
 
 

@@ -225,9 +225,11 @@ def _query(reading: Reading) -> tuple[str, str]:
     if reading.signature:
         picked.insert(0, reading.signature)
     # What the reader saw but no line says ("the first request crashed") is evidence too,
-    # and so is what the user wrote around the log in Chinese, in the runbook's English.
+    # and so is what the user wrote around a log with no error line in Chinese, in the
+    # runbook's English (where the log names its error, the log decides).
     said = [t for t, r in zip(reading.texts, reading.roles, strict=True) if r is not Role.BENIGN]
-    extra = [FACT_TEXT[f] for f in sorted(reading.facts) if f in FACT_TEXT] + [gloss(said)]
+    told = gloss(said) if reading.cause is None else ""
+    extra = [FACT_TEXT[f] for f in sorted(reading.facts) if f in FACT_TEXT] + [told]
     picked[1:1] = [x for x in extra if x]
     return "\n".join(picked), _dense_text(picked[:8])
 

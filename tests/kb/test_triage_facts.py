@@ -344,6 +344,14 @@ def test_a_traceback_through_the_serving_loop_is_a_crash_on_a_request(triager: T
     assert_hedged(triager.triage(serving), FALSE_READY, REQUEST_CRASH_NOTE)
     profiling = serving.replace("_process_engine_step", "profile_run")
     assert "@crash-on-request" not in read(normalise(profiling).lines).facts
+    replay = died + frame(
+        "/vllm-workspace/vllm-ascend/vllm_ascend/compilation/acl_graph.py", "update_attn_params"
+    )  # a graph replay updating attention parameters: a request being run, its error cut
+    assert "@crash-on-request" in read(normalise(replay).lines).facts
+    dataclass = replay + frame("<string>", "__init__")  # a generated __init__ runs anywhere
+    assert "@crash-on-request" in read(normalise(dataclass).lines).facts
+    elsewhere = died + frame("/opt/trainer/loop.py", "step") + cause  # not the engine's step
+    assert "@crash-on-request" not in read(normalise(elsewhere).lines).facts
 
 
 @pytest.mark.parametrize(
@@ -435,3 +443,16 @@ def test_a_paste_that_cannot_decide_names_the_entry_and_what_would_decide_it(
     answer = triager.triage(decided)
     assert answer.verdict == "match" and answer.matches[0].entry_id == entry_id
     assert note not in answer.notes
+
+
+def test_a_kernels_block_size_constraint_is_no_evidence_of_head_divisibility(
+    triager: Triager,
+) -> None:
+    """`divisible by` in a kernel's constraint is not about heads and TP."""
+    answer = triager.triage(
+        "RuntimeError: Worker failed with error 'size_k must divisible by BLOCK_SIZE_K', please "
+        "check the stack trace above for the root cause\n"
+    )
+    assert answer.channels[QK_NORM]["signature"] == 0.0
+    heads = triager.triage(_TP_REFUSED)
+    assert heads.channels[QK_NORM]["signature"] > 0.0

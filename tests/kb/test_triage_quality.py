@@ -19,15 +19,15 @@ REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
 # split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 675 real logs: real heldout 74.1 / 80.8 / 86.8 %, dev 71.4 / 90.5 / 89.5 %, tune 85.2 /
-# 90.8 / 94.6 %. The batches `n3` to `n11` were scored before anyone read them, then joined
+# 675 real logs: real heldout 74.1 / 79.6 / 86.8 %, dev 71.4 / 90.5 / 89.5 %, tune 85.2 /
+# 90.8 / 94.6 %. The batches `n4` to `n11` were scored before anyone read them, then joined
 # the splits by thread (`n9` 70.0 / 76.2 / 93.1 %, `n10` 83.3 / 95.0 / 90.0 %, `n11` 75.0 /
 # 57.9 / 82.8 %); a second labeller, blind to the first label and to the row's id,
 # labelled `n3` to `n8` again, and the 55 rows where the two differ are AMBIGUOUS (top-3
 # only). They are mostly pastes cut before their exception, labelled from the thread. The
 # issue's bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
 REAL_BARS = {
-    HELD_OUT: (0.74, 0.80, 0.86),
+    HELD_OUT: (0.74, 0.79, 0.86),
     "dev": (0.71, 0.90, 0.89),
     "tune": (0.85, 0.90, 0.94),
 }
