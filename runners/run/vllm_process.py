@@ -181,24 +181,25 @@ class Server:
     def members(self) -> list[int]:
         return group_members(self.pgid)
 
+    def _gone(self) -> bool:
+        # The leader is reaped too: one that is still exiting (not yet a zombie, so not
+        # listed) would be left unwaited for, a zombie on the host.
+        return self.popen.poll() is not None and not self.members()
+
     def stop(self, grace_s: float = 30.0) -> list[str]:
         """SIGINT to the group (a graceful shutdown), then SIGTERM, then SIGKILL; returns
         the signals it took. The leader is reaped; the record goes once the group is gone."""
         sent = []
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if not self.members():
+            if self._gone():
                 break
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pgid, sig)
             sent.append(sig.name)
             deadline = time.monotonic() + (grace_s if sig != signal.SIGKILL else 10.0)
-            while time.monotonic() < deadline:
-                self.popen.poll()
-                if not self.members():
-                    break
+            while time.monotonic() < deadline and not self._gone():
                 time.sleep(0.05)
-        self.popen.poll()
-        if not self.members():
+        if self._gone():
             if self.record is not None:
                 self.record.unlink(missing_ok=True)
             if self.cwd is not None:

@@ -303,6 +303,23 @@ def test_someone_elses_process_group_is_never_touched(runner_config: RunnerConfi
         other.stop(grace_s=2)
 
 
+def test_stopping_a_server_reaps_its_leader(runner_config: RunnerConfig) -> None:
+    # A leader left unwaited for is a zombie on the Ascend host until the agent exits.
+    server = launch(
+        [*FAKE_CMD, "serve", "fake/healthy", "--port", str(free_port())],
+        dict(os.environ),
+        runner_config.logs / "reaped.log",
+        runner_config.records,
+    )
+    deadline = time.monotonic() + 60
+    while len(server.members()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop(grace_s=10)
+    assert server.popen.returncode is not None, "the leader was never waited for"
+    assert not group_members(server.pgid) and server.record is not None
+    assert not server.record.exists()
+
+
 def find_dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
