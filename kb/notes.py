@@ -2,8 +2,9 @@
 log cannot decide between two readings. Each note tells the user what to paste or do next."""
 
 PARTIAL_NOTE = (
-    "The paste stops inside a traceback: its last lines, with the exception, are missing. "
-    "This is the likely entry; paste the end of the log to confirm."
+    "The paste stops inside a traceback: its last lines, with the exception, are missing, "
+    "so no entry is more than a medium match. Paste the end of the log (the lines after the "
+    "last frame) to confirm."
 )
 
 

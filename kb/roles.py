@@ -93,7 +93,10 @@ _BENIGN = re.compile(
     r"No available shared memory broadcast block found|Waiting for pending NCCL work|"
     r"Unknown vLLM environment variable detected|Failed to import from vllm\._C|"
     r"No module named 'vllm\._C'|Breakable cudagraph is force disabled|"
-    r"is deprecated and will be removed"
+    r"is deprecated and will be removed|"
+    # vLLM's start-up warning (vllm/utils/system_utils.py, set_ulimit) in every healthy
+    # log on a box with a low `ulimit -n`: its `OSError: [Errno 24]` is what *could* happen.
+    r"Found ulimit of \d+ and failed to automatically increase"
 )
 
 # A GitHub issue template's checklist ("- [x] I have searched the issues and cannot find

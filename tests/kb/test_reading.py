@@ -469,3 +469,15 @@ def test_an_issue_templates_checklist_is_the_form_not_the_log() -> None:
     )
     assert r.roles[:2] == (Role.BENIGN, Role.BENIGN)
     assert r.roles[2] is not Role.BENIGN
+
+
+def test_vllms_low_ulimit_warning_names_an_error_that_did_not_happen() -> None:
+    # In every healthy log on a box with a low `ulimit -n`; its `OSError` is hypothetical.
+    r = reading_of(
+        "WARNING 05-20 07:41:02 [utils.py:2588] Found ulimit of 20000 and failed to "
+        "automatically increase with error current limit exceeds maximum limit. This can "
+        "cause fd limit errors like `OSError: [Errno 24] Too many open files`. Consider "
+        "increasing with ulimit -n\n"
+        "INFO 05-20 07:41:42 [api_server.py:1] Starting vLLM API server on http://0.0.0.0:8000\n"
+    )
+    assert r.roles[0] is Role.BENIGN and not r.has_errors

