@@ -1,10 +1,10 @@
 """The hybrid index: signatures, BM25 and dense vectors over runbook entries.
 
 Built from entries, hints and learned examples; saved under a folder named by a key of
-everything that shapes it (schema, model, content hashes), with a manifest beside it, so
-a changed runbook or model is noticed by the key alone. Vectors are also kept by text
-hash, so a rebuild embeds only texts it has not seen. A cache that fails to load is
-rebuilt, never fatal.
+everything that shapes it (schema, model, the BM25 tokenizer's code, content hashes), with
+a manifest beside it, so a changed runbook, model or tokenizer is noticed by the key
+alone. Vectors are also kept by text hash, so a rebuild embeds only texts it has not
+seen. A cache that fails to load is rebuilt, never fatal.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from kb.embedding import Embedder, Vectors
 from kb.errors import KBError
 from kb.hints import Hint
 from kb.lexical import Lexical
+from kb.lexical import fingerprint as lexical_fingerprint
 from kb.onnx_export import query_embedder
 from kb.runbook import Entry
 from kb.signatures import Signature, learned
@@ -179,6 +180,7 @@ def manifest_of(
     return {
         "schema": SCHEMA,
         "model": embedder.fingerprint,
+        "lexical": lexical_fingerprint(),
         "entries": [[e.id, e.content_hash] for e in entries],
         "hints": _hash(repr(sorted((k, repr(v)) for k, v in hints.items()))),
         "examples": _hash(repr(sorted((x.entry_id, x.text, x.signature or "") for x in examples))),

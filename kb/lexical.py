@@ -7,6 +7,7 @@ at underscores, dots and camel-case humps. Pure numbers are dropped except 6-dig
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -92,6 +93,12 @@ def tokenize(text: str) -> list[str]:
                 if len(low) > 2 and low not in _STOP and low != lower and not low.isdigit():
                     tokens.append(low)
     return tokens
+
+
+def fingerprint() -> str:
+    """What shapes a saved BM25 index besides its documents: this module's code (the
+    tokenizer, the stop words). A cached index made by other code must not be reused."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:20]
 
 
 def _quiet_bm25s() -> None:

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from kb import HashEmbedder, KBConfig, load, parse
 from kb.embedding import Vectors
 from kb.index import build
@@ -93,3 +95,15 @@ def test_reordered_runbooks_do_not_reuse_an_index_built_in_another_order(tmp_pat
     swapped = load(cfg.model_copy(update={"runbooks": (b, a)}), embedder=HashEmbedder())
     answer = swapped.triage("BetaSpecificError: boom")
     assert answer.matches[0].entry_id == "beta-failure"
+
+
+def test_an_index_made_by_another_tokenizer_is_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upgrade that changes how BM25 splits words must not read the old cached index.
+    rb = tmp_path / "rb.md"
+    rb.write_text(RUNBOOK)
+    before = build(parse([rb]), HashEmbedder(), cache_dir=tmp_path / "c")
+    monkeypatch.setattr("kb.index.lexical_fingerprint", lambda: "another tokenizer")
+    after = build(parse([rb]), HashEmbedder(), cache_dir=tmp_path / "c")
+    assert before.folder != after.folder
